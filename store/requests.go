@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/jmoiron/sqlx/types"
+	"github.com/lib/pq"
+)
+
+// RequestStatus is the task status shared by both protocols.
+type RequestStatus string
+
+const (
+	StatusNew      RequestStatus = "new"
+	StatusDoing    RequestStatus = "doing"
+	StatusDone     RequestStatus = "done"
+	StatusCanceled RequestStatus = "canceled"
+)
+
+// Final reports whether the status will not change any more.
+func (s RequestStatus) Final() bool { return s == StatusDone || s == StatusCanceled }
+
+// Dispatch states of the outbox.
+const (
+	DispatchPending = "pending" // waiting for its workflow to be started
+	DispatchStarted = "started" // workflow started
+	DispatchSkipped = "skipped" // canceled before it was started
+)
+
+// Request is one row of the intermediate table.
+type Request struct {
+	ID               int64          `db:"id"`
+	APICode          string         `db:"api_code"`
+	AppKey           string         `db:"app_key"`
+	Protocol         string         `db:"protocol"`
+	Status           RequestStatus  `db:"status"`
+	Header           types.JSONText `db:"header"`
+	Total            int            `db:"total"`
+	Succeeded        int            `db:"succeeded"`
+	Failed           int            `db:"failed"`
+	Canceled         int            `db:"canceled"`
+	WorkflowID       string         `db:"workflow_id"`
+	RunID            string         `db:"run_id"`
+	DispatchState    string         `db:"dispatch_state"`
+	DispatchAttempts int            `db:"dispatch_attempts"`
+	DispatchError    string         `db:"dispatch_error"`
+	CancelRequested  bool           `db:"cancel_requested"`
+	NotifyState      string         `db:"notify_state"`
+	CreatedAt        time.Time      `db:"created_at"`
+	DispatchedAt     sql.NullTime   `db:"dispatched_at"`
+	StartedAt        sql.NullTime   `db:"started_at"`
+	FinishedAt       sql.NullTime   `db:"finished_at"`
+}
+
+const requestColumns = `id, api_code, app_key, protocol, status, header, total, succeeded, failed, canceled,
+	workflow_id, run_id, dispatch_state, dispatch_attempts, dispatch_error, cancel_requested, notify_state,
+	created_at, dispatched_at, started_at, finished_at`
+
+// NewRequest is an accepted call, stored in one transaction with its items
+// and its call-log line before the receipt is sent.
+type NewRequest struct {
+	ID         int64
+	APICode    string
+	AppKey     string
+	Protocol   string // kapi or top
+	Header     json.RawMessage
+	Items      []json.RawMessage
+	DedupKey   string
+	WorkflowID string
+	Log        *CallLogEntry // optional; RequestID is filled in
+}
+
+// CreateRequest stores an accepted request durably. Once it returns, the
+// request will run: the dispatcher starts its workflow from the table.
+func (s *Store) CreateRequest(ctx context.Context, nr NewRequest) (Request, error) {
+	var out Request
+	err := s.InTx(ctx, func(tx *Store) error {
+		header := []byte(nr.Header)
+		if len(header) == 0 {
+			header = []byte("{}")
+		}
+		var dedup sql.NullString
+		if nr.DedupKey != "" {
+			dedup = sql.NullString{String: nr.DedupKey, Valid: true}
+		}
+		q := `INSERT INTO async_requests (id, api_code, app_key, protocol, header, total, dedup_key, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ` + requestColumns
+		if err := tx.db.QueryRowxContext(ctx, q, nr.ID, nr.APICode, nr.AppKey, nr.Protocol, string(header),
+			len(nr.Items), dedup, nr.WorkflowID).StructScan(&out); err != nil {
+			return fmt.Errorf("insert request %d: %w", nr.ID, mapErr(err))
+		}
+		items := make([]string, len(nr.Items))
+		for i, it := range nr.Items {
+			items[i] = string(it)
+		}
+		const qi = `INSERT INTO async_items (request_id, idx, request)
+			SELECT $1, t.ord - 1, t.item::jsonb FROM unnest($2::text[]) WITH ORDINALITY AS t(item, ord)`
+		if _, err := tx.db.ExecContext(ctx, qi, nr.ID, pq.Array(items)); err != nil {
+			return fmt.Errorf("insert items of %d: %w", nr.ID, mapErr(err))
+		}
+		if nr.Log != nil {
+			e := *nr.Log
+			e.RequestID = nr.ID
+			if err := tx.InsertCallLogs(ctx, []CallLogEntry{e}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// GetRequest loads one request.
+func (s *Store) GetRequest(ctx context.Context, id int64) (Request, error) {
+	var r Request
+	if err := s.db.QueryRowxContext(ctx, `SELECT `+requestColumns+` FROM async_requests WHERE id = $1`, id).StructScan(&r); err != nil {
+		return Request{}, fmt.Errorf("get request %d: %w", id, mapErr(err))
+	}
+	return r, nil
+}
+
+// FindRecentByDedupKey returns the newest request with this key created after since.
+func (s *Store) FindRecentByDedupKey(ctx context.Context, key string, since time.Time) (int64, error) {
+	var id int64
+	const q = `SELECT id FROM async_requests WHERE dedup_key = $1 AND created_at > $2 ORDER BY created_at DESC LIMIT 1`
+	if err := s.db.QueryRowxContext(ctx, q, key, since.UTC()).Scan(&id); err != nil {
+		return 0, fmt.Errorf("find by dedup key: %w", mapErr(err))
+	}
+	return id, nil
+}
+
+// ClaimPending leases up to limit unstarted requests for this dispatcher.
+// SKIP LOCKED plus the lease let several dispatchers (api processes) run
+// side by side; a dispatcher that dies loses its lease and the rows come back.
+func (s *Store) ClaimPending(ctx context.Context, limit int, lease time.Duration) ([]Request, error) {
+	q := `UPDATE async_requests r SET lease_until = now() + $2 * interval '1 millisecond',
+			dispatch_attempts = r.dispatch_attempts + 1, updated_at = now()
+		FROM (SELECT id FROM async_requests
+			WHERE dispatch_state = 'pending' AND next_dispatch_at <= now() AND (lease_until IS NULL OR lease_until < now())
+			ORDER BY next_dispatch_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+		WHERE r.id = c.id
+		RETURNING ` + prefixed("r.", requestColumns)
+	rows, err := s.db.QueryxContext(ctx, q, limit, lease.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim pending: %w", err)
+	}
+	defer rows.Close()
+	var out []Request
+	for rows.Next() {
+		var r Request
+		if err := rows.StructScan(&r); err != nil {
+			return nil, fmt.Errorf("scan pending: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MarkDispatched records that the request's workflow was started.
+func (s *Store) MarkDispatched(ctx context.Context, id int64, runID string) error {
+	const q = `UPDATE async_requests SET dispatch_state = 'started', run_id = $2, dispatched_at = now(),
+		lease_until = NULL, dispatch_error = '', updated_at = now() WHERE id = $1 AND dispatch_state = 'pending'`
+	if _, err := s.db.ExecContext(ctx, q, id, runID); err != nil {
+		return fmt.Errorf("mark dispatched %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkDispatchFailed releases the lease and schedules another start attempt.
+func (s *Store) MarkDispatchFailed(ctx context.Context, id int64, reason string, retryIn time.Duration) error {
+	const q = `UPDATE async_requests SET lease_until = NULL, dispatch_error = $2,
+		next_dispatch_at = now() + $3 * interval '1 millisecond', updated_at = now()
+		WHERE id = $1 AND dispatch_state = 'pending'`
+	if _, err := s.db.ExecContext(ctx, q, id, truncate(reason, 500), retryIn.Milliseconds()); err != nil {
+		return fmt.Errorf("mark dispatch failed %d: %w", id, err)
+	}
+	return nil
+}
+
+// RequestCancel marks a request canceled by its owner. A request whose
+// workflow was not started yet is canceled right here (it never starts);
+// otherwise the caller cancels the workflow, which finalizes the row.
+// It returns the request after the change.
+func (s *Store) RequestCancel(ctx context.Context, id int64) (Request, error) {
+	var out Request
+	err := s.InTx(ctx, func(tx *Store) error {
+		var r Request
+		q := `SELECT ` + requestColumns + ` FROM async_requests WHERE id = $1 FOR UPDATE`
+		if err := tx.db.QueryRowxContext(ctx, q, id).StructScan(&r); err != nil {
+			return fmt.Errorf("lock request %d: %w", id, mapErr(err))
+		}
+		if r.Status.Final() {
+			out = r
+			return nil
+		}
+		if r.DispatchState == DispatchPending {
+			if _, err := tx.db.ExecContext(ctx, `UPDATE async_items SET status = 'canceled', sub_code = 'asyncgate.canceled',
+				sub_msg = 'request canceled', finished_at = now(), updated_at = now() WHERE request_id = $1 AND status = 'pending'`, id); err != nil {
+				return fmt.Errorf("cancel items of %d: %w", id, err)
+			}
+			u := `UPDATE async_requests SET status = 'canceled', dispatch_state = 'skipped', cancel_requested = true,
+				canceled = total, finished_at = now(), lease_until = NULL, updated_at = now() WHERE id = $1 RETURNING ` + requestColumns
+			if err := tx.db.QueryRowxContext(ctx, u, id).StructScan(&out); err != nil {
+				return fmt.Errorf("cancel request %d: %w", id, err)
+			}
+			return nil
+		}
+		u := `UPDATE async_requests SET cancel_requested = true, updated_at = now() WHERE id = $1 RETURNING ` + requestColumns
+		if err := tx.db.QueryRowxContext(ctx, u, id).StructScan(&out); err != nil {
+			return fmt.Errorf("request cancel %d: %w", id, err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MarkDoing moves a request to doing when its workflow begins (idempotent).
+func (s *Store) MarkDoing(ctx context.Context, id int64) error {
+	const q = `UPDATE async_requests SET status = 'doing', started_at = COALESCE(started_at, now()), updated_at = now()
+		WHERE id = $1 AND status = 'new'`
+	if _, err := s.db.ExecContext(ctx, q, id); err != nil {
+		return fmt.Errorf("mark doing %d: %w", id, err)
+	}
+	return nil
+}
+
+// Progress are a request's item counts.
+type Progress struct {
+	Total     int `db:"total" json:"total"`
+	Succeeded int `db:"succeeded" json:"succeeded"`
+	Failed    int `db:"failed" json:"failed"`
+	Canceled  int `db:"canceled" json:"canceled"`
+}
+
+// Finished is the number of items with a final outcome.
+func (p Progress) Finished() int { return p.Succeeded + p.Failed + p.Canceled }
+
+// CountItems aggregates a request's items: the table's view of progress.
+func (s *Store) CountItems(ctx context.Context, id int64) (Progress, error) {
+	var p Progress
+	const q = `SELECT count(*) AS total,
+		count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+		count(*) FILTER (WHERE status = 'failed') AS failed,
+		count(*) FILTER (WHERE status = 'canceled') AS canceled
+		FROM async_items WHERE request_id = $1`
+	if err := s.db.QueryRowxContext(ctx, q, id).StructScan(&p); err != nil {
+		return Progress{}, fmt.Errorf("count items of %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// FinishRequest closes a request: with canceled set, every item still pending
+// becomes canceled; the counts are taken from the items (the authoritative
+// record) and the status becomes done or canceled. Idempotent.
+func (s *Store) FinishRequest(ctx context.Context, id int64, canceled bool) (Request, error) {
+	var out Request
+	err := s.InTx(ctx, func(tx *Store) error {
+		if canceled {
+			if _, err := tx.db.ExecContext(ctx, `UPDATE async_items SET status = 'canceled', sub_code = 'asyncgate.canceled',
+				sub_msg = 'request canceled', finished_at = now(), updated_at = now() WHERE request_id = $1 AND status = 'pending'`, id); err != nil {
+				return fmt.Errorf("cancel items of %d: %w", id, err)
+			}
+		}
+		p, err := tx.CountItems(ctx, id)
+		if err != nil {
+			return err
+		}
+		status := StatusDone
+		if canceled {
+			status = StatusCanceled
+		}
+		q := `UPDATE async_requests SET status = CASE WHEN status IN ('done', 'canceled') THEN status ELSE $2 END,
+			succeeded = $3, failed = $4, canceled = $5, finished_at = COALESCE(finished_at, now()),
+			started_at = COALESCE(started_at, now()), updated_at = now()
+			WHERE id = $1 RETURNING ` + requestColumns
+		if err := tx.db.QueryRowxContext(ctx, q, id, string(status), p.Succeeded, p.Failed, p.Canceled).StructScan(&out); err != nil {
+			return fmt.Errorf("finish request %d: %w", id, mapErr(err))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RequestFilter selects requests for listings.
+type RequestFilter struct {
+	AppKey  string
+	APICode string
+	Status  RequestStatus
+	From    time.Time // created at or after; zero = no bound
+	To      time.Time // created before; zero = no bound
+	Limit   int       // default 100, max 1000
+	Offset  int
+}
+
+// ListRequests returns requests matching f, newest first.
+func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	q := `SELECT ` + requestColumns + ` FROM async_requests
+		WHERE ($1 = '' OR app_key = $1) AND ($2 = '' OR api_code = $2) AND ($3 = '' OR status = $3)
+		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+		ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7`
+	var out []Request
+	if err := sqlx.SelectContext(ctx, s.db, &out, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To), f.Limit, f.Offset); err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	return out, nil
+}
+
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+func prefixed(prefix, columns string) string {
+	out := make([]byte, 0, len(columns)*2)
+	start := true
+	for i := 0; i < len(columns); i++ {
+		c := columns[i]
+		if start && c != ' ' && c != '\n' && c != '\t' {
+			out = append(out, prefix...)
+			start = false
+		}
+		out = append(out, c)
+		if c == ',' {
+			start = true
+		}
+	}
+	return string(out)
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
