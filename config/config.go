@@ -38,7 +38,7 @@ type Config struct {
 	// certificate files), TEMPORAL_TLS_CA (CA file), TEMPORAL_TLS_SERVER_NAME;
 	// TEMPORAL_API_KEY for Temporal Cloud API keys. All empty by default.
 	TemporalTLSCert, TemporalTLSKey, TemporalTLSCA, TemporalTLSServerName string
-	TemporalAPIKey                                                       string
+	TemporalAPIKey                                                        string
 	// TemporalUIAddr is where `dev` serves the Temporal Web UI.
 	// ASYNCGATE_TEMPORAL_UI_ADDR, default 127.0.0.1:8233; "off" disables it.
 	TemporalUIAddr string
@@ -60,7 +60,7 @@ type Config struct {
 	// RequestTimeout bounds each API call's own work. ASYNCGATE_REQUEST_TIMEOUT, default 10s.
 	RequestTimeout time.Duration
 	// StatusQueryTimeout bounds the workflow query behind checkStatus before
-	// falling back to the table. ASYNCGATE_STATUS_QUERY_TIMEOUT, default 300ms.
+	// falling back to the table. ASYNCGATE_STATUS_QUERY_TIMEOUT, default 20ms.
 	StatusQueryTimeout time.Duration
 
 	// Dispatch runs the outbox dispatcher (starts workflows from the table)
@@ -79,6 +79,9 @@ type Config struct {
 	// WorkerWorkflows caps concurrent workflow tasks per worker.
 	// ASYNCGATE_WORKER_WORKFLOWS, default 100.
 	WorkerWorkflows int
+	// WorkerPollers is the number of long polls per task type.
+	// ASYNCGATE_WORKER_POLLERS, default 8.
+	WorkerPollers int
 
 	// SeedDemo loads the demo catalog and demo app on start.
 	// ASYNCGATE_SEED_DEMO, default true for dev, false otherwise.
@@ -157,12 +160,13 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		TokenTTL:              dur("ASYNCGATE_TOKEN_TTL", 2*time.Hour),
 		MaxBodyBytes:          num("ASYNCGATE_MAX_BODY_BYTES", 4<<20),
 		RequestTimeout:        dur("ASYNCGATE_REQUEST_TIMEOUT", 10*time.Second),
-		StatusQueryTimeout:    dur("ASYNCGATE_STATUS_QUERY_TIMEOUT", 300*time.Millisecond),
+		StatusQueryTimeout:    dur("ASYNCGATE_STATUS_QUERY_TIMEOUT", 20*time.Millisecond),
 		Dispatch:              boolean("ASYNCGATE_DISPATCH", mode == ModeDev || mode == ModeAPI),
 		DispatchConcurrency:   num("ASYNCGATE_DISPATCH_CONCURRENCY", 16),
 		DispatchSweep:         dur("ASYNCGATE_DISPATCH_SWEEP", time.Second),
 		WorkerActivities:      num("ASYNCGATE_WORKER_ACTIVITIES", 200),
 		WorkerWorkflows:       num("ASYNCGATE_WORKER_WORKFLOWS", 100),
+		WorkerPollers:         num("ASYNCGATE_WORKER_POLLERS", 8),
 		SeedDemo:              boolean("ASYNCGATE_SEED_DEMO", mode == ModeDev),
 		LogLevel:              strings.ToLower(str("ASYNCGATE_LOG_LEVEL", "info")),
 	}

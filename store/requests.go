@@ -79,41 +79,50 @@ type NewRequest struct {
 // CreateRequest stores an accepted request durably. Once it returns, the
 // request will run: the dispatcher starts its workflow from the table.
 func (s *Store) CreateRequest(ctx context.Context, nr NewRequest) (Request, error) {
+	header := []byte(nr.Header)
+	if len(header) == 0 {
+		header = []byte("{}")
+	}
+	var dedup sql.NullString
+	if nr.DedupKey != "" {
+		dedup = sql.NullString{String: nr.DedupKey, Valid: true}
+	}
+	items := make([]string, len(nr.Items))
+	for i, it := range nr.Items {
+		items[i] = string(it)
+	}
+	var e CallLogEntry
+	if nr.Log != nil {
+		e = *nr.Log
+		if e.At.IsZero() {
+			e.At = time.Now()
+		}
+	}
+	// One statement, so one round trip and an implicit transaction: the
+	// request, its items and its call-log line commit together. This is
+	// the whole cost of a receipt.
+	q := `WITH r AS (
+			INSERT INTO async_requests (id, api_code, app_key, protocol, header, total, dedup_key, workflow_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ` + requestColumns + `
+		), i AS (
+			INSERT INTO async_items (request_id, idx, request)
+			SELECT $1, t.ord - 1, t.item::jsonb FROM unnest($9::text[]) WITH ORDINALITY AS t(item, ord)
+		), l AS (
+			INSERT INTO call_log (at, app_key, api_code, request_id, protocol, kind, http_method, path, query,
+				http_status, error_code, request_body, response_body, duration_us, remote_addr)
+			SELECT $10, $3, $2, $1, $4, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 WHERE $21::bool
+		)
+		SELECT ` + requestColumns + ` FROM r`
 	var out Request
-	err := s.InTx(ctx, func(tx *Store) error {
-		header := []byte(nr.Header)
-		if len(header) == 0 {
-			header = []byte("{}")
-		}
-		var dedup sql.NullString
-		if nr.DedupKey != "" {
-			dedup = sql.NullString{String: nr.DedupKey, Valid: true}
-		}
-		q := `INSERT INTO async_requests (id, api_code, app_key, protocol, header, total, dedup_key, workflow_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ` + requestColumns
-		if err := tx.db.QueryRowxContext(ctx, q, nr.ID, nr.APICode, nr.AppKey, nr.Protocol, string(header),
-			len(nr.Items), dedup, nr.WorkflowID).StructScan(&out); err != nil {
-			return fmt.Errorf("insert request %d: %w", nr.ID, mapErr(err))
-		}
-		items := make([]string, len(nr.Items))
-		for i, it := range nr.Items {
-			items[i] = string(it)
-		}
-		const qi = `INSERT INTO async_items (request_id, idx, request)
-			SELECT $1, t.ord - 1, t.item::jsonb FROM unnest($2::text[]) WITH ORDINALITY AS t(item, ord)`
-		if _, err := tx.db.ExecContext(ctx, qi, nr.ID, pq.Array(items)); err != nil {
-			return fmt.Errorf("insert items of %d: %w", nr.ID, mapErr(err))
-		}
-		if nr.Log != nil {
-			e := *nr.Log
-			e.RequestID = nr.ID
-			if err := tx.InsertCallLogs(ctx, []CallLogEntry{e}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
+	err := s.db.QueryRowxContext(ctx, q, nr.ID, nr.APICode, nr.AppKey, nr.Protocol, string(header), len(nr.Items), dedup,
+		nr.WorkflowID, pq.Array(items),
+		e.At.UTC(), e.Kind, e.HTTPMethod, e.Path, e.Query, e.HTTPStatus, e.ErrorCode,
+		truncate(e.RequestBody, maxLoggedBody), truncate(e.ResponseBody, maxLoggedBody), e.Duration.Microseconds(), e.RemoteAddr,
+		nr.Log != nil).StructScan(&out)
+	if err != nil {
+		return Request{}, fmt.Errorf("insert request %d: %w", nr.ID, mapErr(err))
+	}
+	return out, nil
 }
 
 // GetRequest loads one request.

@@ -31,9 +31,9 @@ func setup(t *testing.T) testBundle {
 func demoDefinition(code, service string) catalog.Definition {
 	return catalog.Definition{
 		Code: code, Name: "Test " + code, AppID: "demo", FormID: "demo_order", ServiceName: service,
-		TopMethod: "taobao.topats." + service + ".get",
-		Params: []catalog.Param{{Name: "billno", Type: catalog.TypeString, Required: true}},
-		Handler: catalog.HandlerSpec{Type: catalog.HandlerBuiltin, Builtin: "noop"},
+		TopMethod:  "taobao.topats." + service + ".get",
+		Params:     []catalog.Param{{Name: "billno", Type: catalog.TypeString, Required: true}},
+		Handler:    catalog.HandlerSpec{Type: catalog.HandlerBuiltin, Builtin: "noop"},
 		WebService: &catalog.WebService{Namespace: "http://x", InputParam: "in", OutputParam: "out", WSDLMethod: "m"},
 	}.WithDefaults()
 }
