@@ -60,6 +60,11 @@ type Definition struct {
 	// TopMethod is the optional TOP/ATS method name aliasing this definition,
 	// e.g. taobao.topats.trades.fullinfo.get.
 	TopMethod string `json:"top_method,omitempty" yaml:"top_method,omitempty"`
+	// TopLists split a TOP call into items: each is a comma-separated list
+	// parameter (tids=1,2,3) whose i-th value becomes field Field of item i.
+	// Several lists are parallel and must have equal length. Without lists a
+	// TOP call is one item.
+	TopLists []TopList `json:"top_lists,omitempty" yaml:"top_lists,omitempty"`
 
 	Options        Options        `json:"options" yaml:"options"`
 	WebService     *WebService    `json:"webservice,omitempty" yaml:"webservice,omitempty"`
@@ -70,6 +75,12 @@ type Definition struct {
 	ErrorCodes     []ErrorCode    `json:"error_codes,omitempty" yaml:"error_codes,omitempty"`
 	Batch          Batch          `json:"batch" yaml:"batch"`
 	Handler        HandlerSpec    `json:"handler" yaml:"handler"`
+}
+
+// TopList maps a TOP list parameter onto an item field.
+type TopList struct {
+	Param string `json:"param" yaml:"param"` // e.g. tids
+	Field string `json:"field" yaml:"field"` // e.g. tid, a declared level-1 parameter
 }
 
 // Options are the definition's switches (配置项).

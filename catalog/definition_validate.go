@@ -74,6 +74,9 @@ func (d Definition) validate() *FieldError {
 	if d.TopMethod != "" && !topMethodRe.MatchString(d.TopMethod) {
 		return fe("top_method", "must be a dotted lower-case TOP method name like taobao.topats.trades.fullinfo.get")
 	}
+	if e := d.validateTopLists(); e != nil {
+		return e
+	}
 	if w := d.Options.DedupWindow.D(); w > maxDedupWindow {
 		return fe("options.dedup_window", "must be at most 24h")
 	}
@@ -387,4 +390,39 @@ func isNCName(s string) bool {
 		}
 	}
 	return true
+}
+
+func (d Definition) validateTopLists() *FieldError {
+	if len(d.TopLists) > 0 && d.TopMethod == "" {
+		return &FieldError{Field: "top_lists", Reason: "needs a top_method"}
+	}
+	seen := map[string]bool{}
+	for i, l := range d.TopLists {
+		at := fmt.Sprintf("top_lists[%d]", i)
+		switch {
+		case l.Param == "":
+			return &FieldError{Field: at + ".param", Reason: "is required"}
+		case l.Field == "":
+			return &FieldError{Field: at + ".field", Reason: "is required"}
+		case seen["p:"+l.Param]:
+			return &FieldError{Field: at + ".param", Reason: "duplicates list " + strconv.Quote(l.Param)}
+		case seen["f:"+l.Field]:
+			return &FieldError{Field: at + ".field", Reason: "duplicates field " + strconv.Quote(l.Field)}
+		case !d.hasTopLevelParam(l.Field):
+			return &FieldError{Field: at + ".field", Reason: "must be a declared level-1 parameter"}
+		case d.hasTopLevelParam(l.Param):
+			return &FieldError{Field: at + ".param", Reason: "clashes with the declared parameter of that name"}
+		}
+		seen["p:"+l.Param], seen["f:"+l.Field] = true, true
+	}
+	return nil
+}
+
+func (d Definition) hasTopLevelParam(name string) bool {
+	for _, p := range d.Params {
+		if p.Name == name && p.Level <= 1 && p.Parent == "" {
+			return true
+		}
+	}
+	return false
 }

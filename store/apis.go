@@ -41,13 +41,14 @@ type apiRow struct {
 	ErrorCodes         types.JSONText     `db:"error_codes"`
 	Batch              types.JSONText     `db:"batch"`
 	Handler            types.JSONText     `db:"handler"`
+	TopLists           types.JSONText     `db:"top_lists"`
 	UpdatedAt          time.Time          `db:"updated_at"`
 }
 
 const apiColumns = `code, name, method, isv, app_id, form_id, service_name, path, group_name, operation, status,
 	min_version, description, top_method, third_party_auth_only, return_data_only, masking, dedup_enabled,
 	dedup_window_ms, reject_unknown_params, webservice, request_headers, params, param_controls, return_params,
-	error_codes, batch, handler, updated_at`
+	error_codes, batch, handler, top_lists, updated_at`
 
 func (r apiRow) definition() (catalog.Definition, error) {
 	d := catalog.Definition{
@@ -72,6 +73,7 @@ func (r apiRow) definition() (catalog.Definition, error) {
 		{"error_codes", r.ErrorCodes, &d.ErrorCodes},
 		{"batch", r.Batch, &d.Batch},
 		{"handler", r.Handler, &d.Handler},
+		{"top_lists", r.TopLists, &d.TopLists},
 	}
 	if r.WebService.Valid {
 		fields = append(fields, struct {
@@ -105,7 +107,7 @@ func jsonText(v any) (types.JSONText, error) {
 // UpsertDefinition creates or replaces an API definition. A clash on the
 // request path or TOP method name is ErrConflict.
 func (s *Store) UpsertDefinition(ctx context.Context, d catalog.Definition) error {
-	lists := []any{d.RequestHeaders, d.Params, d.ParamControls, d.ReturnParams, d.ErrorCodes, d.Batch, d.Handler}
+	lists := []any{d.RequestHeaders, d.Params, d.ParamControls, d.ReturnParams, d.ErrorCodes, d.Batch, d.Handler, d.TopLists}
 	js := make([]any, len(lists))
 	for i, v := range lists {
 		t, err := jsonText(v)
@@ -126,9 +128,9 @@ func (s *Store) UpsertDefinition(ctx context.Context, d catalog.Definition) erro
 	const q = `INSERT INTO api_definitions (code, name, method, isv, app_id, form_id, service_name, path, group_name,
 		operation, status, min_version, description, top_method, third_party_auth_only, return_data_only, masking,
 		dedup_enabled, dedup_window_ms, reject_unknown_params, webservice, request_headers, params, param_controls,
-		return_params, error_codes, batch, handler)
+		return_params, error_codes, batch, handler, top_lists)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-			$22, $23, $24, $25, $26, $27, $28)
+			$22, $23, $24, $25, $26, $27, $28, $29)
 		ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, method = EXCLUDED.method, isv = EXCLUDED.isv,
 			app_id = EXCLUDED.app_id, form_id = EXCLUDED.form_id, service_name = EXCLUDED.service_name,
 			path = EXCLUDED.path, group_name = EXCLUDED.group_name, operation = EXCLUDED.operation,
@@ -139,11 +141,12 @@ func (s *Store) UpsertDefinition(ctx context.Context, d catalog.Definition) erro
 			reject_unknown_params = EXCLUDED.reject_unknown_params, webservice = EXCLUDED.webservice,
 			request_headers = EXCLUDED.request_headers, params = EXCLUDED.params,
 			param_controls = EXCLUDED.param_controls, return_params = EXCLUDED.return_params,
-			error_codes = EXCLUDED.error_codes, batch = EXCLUDED.batch, handler = EXCLUDED.handler, updated_at = now()`
+			error_codes = EXCLUDED.error_codes, batch = EXCLUDED.batch, handler = EXCLUDED.handler,
+			top_lists = EXCLUDED.top_lists, updated_at = now()`
 	_, err := s.db.ExecContext(ctx, q, d.Code, d.Name, d.Method, d.ISV, d.AppID, d.FormID, d.ServiceName, d.Path(),
 		d.Group, d.Operation, string(d.Status), d.MinVersion, d.Description, top, d.Options.ThirdPartyAuthOnly,
 		d.Options.ReturnDataOnly, d.Options.Masking, d.Options.DedupEnabled, d.Options.DedupWindow.D().Milliseconds(),
-		d.Options.RejectUnknownParams, ws, js[0], js[1], js[2], js[3], js[4], js[5], js[6])
+		d.Options.RejectUnknownParams, ws, js[0], js[1], js[2], js[3], js[4], js[5], js[6], js[7])
 	if err != nil {
 		return fmt.Errorf("upsert api %q: %w", d.Code, mapErr(err))
 	}

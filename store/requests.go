@@ -56,11 +56,12 @@ type Request struct {
 	DispatchedAt     sql.NullTime   `db:"dispatched_at"`
 	StartedAt        sql.NullTime   `db:"started_at"`
 	FinishedAt       sql.NullTime   `db:"finished_at"`
+	NotifiedAt       sql.NullTime   `db:"notified_at"`
 }
 
 const requestColumns = `id, api_code, app_key, protocol, status, header, total, succeeded, failed, canceled,
 	workflow_id, run_id, dispatch_state, dispatch_attempts, dispatch_error, cancel_requested, notify_state,
-	created_at, dispatched_at, started_at, finished_at`
+	created_at, dispatched_at, started_at, finished_at, notified_at`
 
 // NewRequest is an accepted call, stored in one transaction with its items
 // and its call-log line before the receipt is sent.
@@ -266,7 +267,9 @@ func (s *Store) CountItems(ctx context.Context, id int64) (Progress, error) {
 
 // FinishRequest closes a request: with canceled set, every item still pending
 // becomes canceled; the counts are taken from the items (the authoritative
-// record) and the status becomes done or canceled. Idempotent.
+// record) and the status becomes done or canceled. A request that becomes
+// done while its app has a notify URL gets notify_state pending: its
+// callback is due. Idempotent.
 func (s *Store) FinishRequest(ctx context.Context, id int64, canceled bool) (Request, error) {
 	var out Request
 	err := s.InTx(ctx, func(tx *Store) error {
@@ -286,7 +289,10 @@ func (s *Store) FinishRequest(ctx context.Context, id int64, canceled bool) (Req
 		}
 		q := `UPDATE async_requests SET status = CASE WHEN status IN ('done', 'canceled') THEN status ELSE $2 END,
 			succeeded = $3, failed = $4, canceled = $5, finished_at = COALESCE(finished_at, now()),
-			started_at = COALESCE(started_at, now()), updated_at = now()
+			started_at = COALESCE(started_at, now()), updated_at = now(),
+			notify_state = CASE WHEN notify_state = 'none' AND status <> 'canceled' AND $2 = 'done'
+				AND EXISTS (SELECT 1 FROM apps a WHERE a.app_key = async_requests.app_key AND a.notify_url <> '')
+				THEN 'pending' ELSE notify_state END
 			WHERE id = $1 RETURNING ` + requestColumns
 		if err := tx.db.QueryRowxContext(ctx, q, id, string(status), p.Succeeded, p.Failed, p.Canceled).StructScan(&out); err != nil {
 			return fmt.Errorf("finish request %d: %w", id, mapErr(err))
@@ -307,14 +313,25 @@ type RequestFilter struct {
 	Offset  int
 }
 
+const requestFilterWhere = `($1 = '' OR app_key = $1) AND ($2 = '' OR api_code = $2) AND ($3 = '' OR status = $3)
+		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)`
+
+// CountRequests counts the requests matching f (Limit and Offset ignored).
+func (s *Store) CountRequests(ctx context.Context, f RequestFilter) (int, error) {
+	var n int
+	q := `SELECT count(*) FROM async_requests WHERE ` + requestFilterWhere
+	if err := s.db.QueryRowxContext(ctx, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count requests: %w", err)
+	}
+	return n, nil
+}
+
 // ListRequests returns requests matching f, newest first.
 func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	q := `SELECT ` + requestColumns + ` FROM async_requests
-		WHERE ($1 = '' OR app_key = $1) AND ($2 = '' OR api_code = $2) AND ($3 = '' OR status = $3)
-		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+	q := `SELECT ` + requestColumns + ` FROM async_requests WHERE ` + requestFilterWhere + `
 		ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7`
 	var out []Request
 	if err := sqlx.SelectContext(ctx, s.db, &out, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To), f.Limit, f.Offset); err != nil {

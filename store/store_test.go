@@ -32,6 +32,7 @@ func demoDefinition(code, service string) catalog.Definition {
 	return catalog.Definition{
 		Code: code, Name: "Test " + code, AppID: "demo", FormID: "demo_order", ServiceName: service,
 		TopMethod:  "taobao.topats." + service + ".get",
+		TopLists:   []catalog.TopList{{Param: "billnos", Field: "billno"}},
 		Params:     []catalog.Param{{Name: "billno", Type: catalog.TypeString, Required: true}},
 		Handler:    catalog.HandlerSpec{Type: catalog.HandlerBuiltin, Builtin: "noop"},
 		WebService: &catalog.WebService{Namespace: "http://x", InputParam: "in", OutputParam: "out", WSDLMethod: "m"},
