@@ -14,6 +14,7 @@ import (
 
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/handler"
+	"github.com/asyncgate/asyncgate/notify"
 	"github.com/asyncgate/asyncgate/store"
 )
 
@@ -27,6 +28,10 @@ type Activities struct {
 	Store    *store.Store
 	Catalog  *catalog.Cache
 	Handlers *handler.Registry
+	// Notifier sends completion callbacks; Notify is its retry budget,
+	// handed to the workflow with a request's summary.
+	Notifier *notify.Sender
+	Notify   NotifyPolicy
 }
 
 // ItemRef names one item of a request.
@@ -129,6 +134,9 @@ type Summary struct {
 	Succeeded int
 	Failed    int
 	Canceled  int
+	// Notify says a completion callback is due, to be tried per NotifyPolicy.
+	Notify       bool
+	NotifyPolicy NotifyPolicy
 }
 
 // FinishRequest marks the request done (or canceled) with counts taken from
@@ -139,7 +147,8 @@ func (a *Activities) FinishRequest(ctx context.Context, in FinishInput) (Summary
 		return Summary{}, err
 	}
 	return Summary{RequestID: r.ID, Status: string(r.Status), Total: r.Total, Succeeded: r.Succeeded,
-		Failed: r.Failed, Canceled: r.Canceled}, nil
+		Failed: r.Failed, Canceled: r.Canceled,
+		Notify: r.Status == store.StatusDone && r.NotifyState == store.NotifyPending, NotifyPolicy: a.Notify}, nil
 }
 
 func (a *Activities) fail(ctx context.Context, ref ItemRef, attempt int, code, msg string) (ItemResult, error) {

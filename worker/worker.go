@@ -43,6 +43,7 @@ func New(c client.Client, acts *activities.Activities, o Options) sdkworker.Work
 		MaxConcurrentActivityTaskPollers:       o.Pollers,
 	})
 	w.RegisterWorkflowWithOptions(workflows.ProcessRequest, workflow.RegisterOptions{Name: workflows.ProcessRequestName})
+	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: workflows.NotifyName})
 	w.RegisterActivity(acts)
 	return w
 }

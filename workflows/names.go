@@ -18,6 +18,7 @@ const DefaultTaskQueue = "asyncgate"
 // renaming one breaks running workflows.
 const (
 	ProcessRequestName = "ProcessRequest"
+	NotifyName         = "Notify"
 	ProgressQuery      = "progress"
 	// BusinessErrorType marks a final, per-item failure (sub_code/sub_msg).
 	BusinessErrorType = activities.BusinessErrorType
@@ -27,6 +28,12 @@ const (
 // policy then rejects a second start of the same request.
 func RequestWorkflowID(requestID int64) string {
 	return "asyncgate-request-" + strconv.FormatInt(requestID, 10)
+}
+
+// NotifyWorkflowID is the workflow id of a request's callback delivery: one
+// delivery runs at a time; a redelivery reuses the id once the last closed.
+func NotifyWorkflowID(requestID int64) string {
+	return "asyncgate-notify-" + strconv.FormatInt(requestID, 10)
 }
 
 // Custom search attributes: operators filter runs by them in the Temporal UI.

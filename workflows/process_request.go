@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -222,8 +223,35 @@ func (w *requestWorkflow) finish(ctx workflow.Context, canceled bool) (ProcessRe
 	if err := workflow.UpsertTypedSearchAttributes(fctx, SearchStatus.ValueSet(s.Status)); err != nil {
 		return ProcessRequestResult{}, fmt.Errorf("upsert status: %w", err)
 	}
+	if s.Notify && workflow.GetVersion(fctx, notifyChange, workflow.DefaultVersion, notifyVersion) >= notifyVersion {
+		w.startNotify(fctx, s)
+	}
 	return ProcessRequestResult{RequestID: s.RequestID, Status: s.Status, Total: s.Total,
 		Succeeded: s.Succeeded, Failed: s.Failed, Canceled: s.Canceled}, nil
+}
+
+// notifyVersion: from version 1 a done request whose callback is due
+// starts the Notify child workflow. Runs recorded before never did.
+const (
+	notifyChange  = "notify-callback"
+	notifyVersion = 1
+)
+
+// startNotify starts the callback delivery as an abandoned child: the
+// request is finished and its result must not wait for a receiver that may
+// be down for minutes. Only the start is awaited.
+func (w *requestWorkflow) startNotify(ctx workflow.Context, s activities.Summary) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        NotifyWorkflowID(w.in.RequestID),
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		// The delivery's own budget bounds it; this is a backstop.
+		WorkflowExecutionTimeout: 24 * time.Hour,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, NotifyName, NotifyInput{RequestID: w.in.RequestID, Policy: s.NotifyPolicy})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		// Already running (an admin redelivery): that run delivers it.
+		workflow.GetLogger(ctx).Warn("start callback delivery", "request_id", w.in.RequestID, "error", err)
+	}
 }
 
 // localBookkeepingVersion: from version 1 the table writes (MarkDoing,
