@@ -12,7 +12,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/asyncgate/asyncgate/catalog"
-	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
 )
 
@@ -39,6 +38,8 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Put("/apps/:key", s.adminPutApp)
 	r.Get("/requests", s.adminListRequests)
 	r.Get("/requests/:id", s.adminGetRequest)
+	r.Get("/requests/:id/deliveries", s.adminDeliveries)
+	r.Post("/requests/:id/redeliver", s.adminRedeliver)
 }
 
 // apiView is a definition with its generated URLs.
@@ -201,6 +202,9 @@ func (s *Server) requestView(r store.Request) fiber.Map {
 		"cancel_requested": r.CancelRequested, "notify_state": r.NotifyState, "created_at": r.CreatedAt,
 		"workflow_id": r.WorkflowID, "run_id": r.RunID,
 	}
+	if r.NotifiedAt.Valid {
+		m["notified_at"] = r.NotifiedAt.Time
+	}
 	for k, v := range map[string]sql.NullTime{"dispatched_at": r.DispatchedAt, "started_at": r.StartedAt, "finished_at": r.FinishedAt} {
 		if v.Valid {
 			m[k] = v.Time
@@ -215,17 +219,11 @@ func (s *Server) requestView(r store.Request) fiber.Map {
 }
 
 func (s *Server) adminGetRequest(c *fiber.Ctx) error {
-	id, err := requestid.Parse(c.Params("id"))
+	r, err := s.adminRequest(c)
 	if err != nil {
-		return badRequest("id: %s", err.Error())
+		return err
 	}
-	r, err := s.d.Store.GetRequest(c.UserContext(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("id: no request " + c.Params("id"))
-	}
-	if err != nil {
-		return internal(err)
-	}
+	id := r.ID
 	items, err := s.d.Store.ListItems(c.UserContext(), id, 0, maxPageSize)
 	if err != nil {
 		return internal(err)

@@ -31,6 +31,7 @@ type bundle struct {
 	srv   *api.Server
 	db    *sqlx.DB
 	store *store.Store
+	cat   *catalog.Cache
 	kicks atomic.Int32
 }
 
@@ -45,7 +46,7 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, err)
 	cat := catalog.NewCache(s)
 	require.NoError(t, cat.Refresh(t.Context()))
-	b := &bundle{db: db, store: s}
+	b := &bundle{db: db, store: s, cat: cat}
 	b.srv = api.New(api.Deps{
 		Store: s, Catalog: cat, IDs: requestid.New(), Kick: func() { b.kicks.Add(1) },
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -22,16 +23,24 @@ type callRecord struct {
 	app, api  string
 	kind      string
 	requestID int64
+	protocol  string  // "" = kapi
+	reqBody   *string // replaces the raw body (TOP: parameters with the sign redacted)
 }
 
 // entry builds the log line; strings are copied out of Fiber's buffers,
 // which are reused after the handler returns.
 func (r *callRecord) entry(status int, code, response string) store.CallLogEntry {
 	c := r.c
+	protocol, body := cmp.Or(r.protocol, "kapi"), ""
+	if r.reqBody != nil {
+		body = *r.reqBody
+	} else {
+		body = string(c.Body())
+	}
 	return store.CallLogEntry{
-		At: r.start, AppKey: r.app, APICode: r.api, RequestID: r.requestID, Protocol: "kapi", Kind: r.kind,
+		At: r.start, AppKey: r.app, APICode: r.api, RequestID: r.requestID, Protocol: protocol, Kind: r.kind,
 		HTTPMethod: strings.Clone(c.Method()), Path: strings.Clone(c.Path()), Query: redactQuery(c.Request().URI().QueryString()),
-		HTTPStatus: status, ErrorCode: code, RequestBody: string(c.Body()), ResponseBody: response,
+		HTTPStatus: status, ErrorCode: code, RequestBody: body, ResponseBody: response,
 		Duration: time.Since(r.start), RemoteAddr: strings.Clone(c.IP()),
 	}
 }

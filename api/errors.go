@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/asyncgate/asyncgate/top"
 )
 
 // Error codes of the Kingdee-style envelope (errorCode is a string there).
@@ -78,8 +80,15 @@ type Envelope struct {
 // {"error":{…}} for the admin API. 5xx answers carry only a request id.
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
-		e := toError(err)
 		rid, _ := c.Locals(localRequestID).(string)
+		if c.Path() == "/router/rest" {
+			if te := toTopError(err); te.Code == top.CodeRemoteServiceError {
+				log.ErrorContext(c.UserContext(), "request failed", "request_id", rid, "method", c.Method(),
+					"path", c.Path(), "error", err)
+			}
+			return writeTopError(c, err, rid)
+		}
+		e := toError(err)
 		if e.Status >= 500 {
 			log.ErrorContext(c.UserContext(), "request failed", "request_id", rid, "method", c.Method(),
 				"path", c.Path(), "error", err)

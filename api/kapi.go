@@ -46,6 +46,10 @@ func (s *Server) kapi(c *fiber.Ctx) error {
 	if err := s.authorize(c, app, def); err != nil {
 		return err
 	}
+	if !s.limiter.allow(app) {
+		return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
+			Message: fmt.Sprintf("rate limit: app %s may make %d calls per second", app.AppKey, app.RateLimit)}
+	}
 	kind := c.Query("queryOpenApiType")
 	call := callRecord{s: s, c: c, start: start, app: app.AppKey, api: def.Code, kind: kind}
 	switch kind {
@@ -117,32 +121,42 @@ func (s *Server) submit(c *fiber.Ctx, app catalog.App, def catalog.Definition, c
 		return err
 	}
 
-	id := s.d.IDs.Next()
-	resp := receipt(def, id)
-	body, _ := json.Marshal(resp)
-	entry := call.entry(fiber.StatusOK, CodeOK, string(body))
-	var stored store.Request
-	for attempt := 0; ; attempt++ {
-		stored, err = s.d.Store.CreateRequest(c.UserContext(), store.NewRequest{
-			ID: id, APICode: def.Code, AppKey: app.AppKey, Protocol: "kapi",
-			Header: parsed.Header, Items: parsed.Items, WorkflowID: workflows.RequestWorkflowID(id), Log: &entry,
-		})
-		if !errors.Is(err, store.ErrConflict) || attempt == 2 { // an id clash between processes: take another
-			break
-		}
-		id = s.d.IDs.Next()
-		resp = receipt(def, id)
-		body, _ = json.Marshal(resp)
-		entry = call.entry(fiber.StatusOK, CodeOK, string(body))
-	}
+	var body []byte
+	stored, err := s.accept(c.UserContext(), def, app, "kapi", parsed, func(id int64) store.CallLogEntry {
+		body, _ = json.Marshal(receipt(def, id))
+		return call.entry(fiber.StatusOK, CodeOK, string(body))
+	})
 	if err != nil {
-		return internal(fmt.Errorf("store request: %w", err))
+		return err
 	}
-	s.d.Kick()
+	id := stored.ID
 	s.logger(c).Info("request accepted", "open_api_req_id", stored.ID, "api", def.Code, "app_key", app.AppKey, "items", stored.Total)
 	c.Set(fiber.HeaderLocation, statusURL(c, id))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Status(fiber.StatusOK).Send(body)
+}
+
+// accept commits a validated call: the request, its items and the call-log
+// line (built by logFor once the id is known) in one statement. Once it
+// returns, the request will run; the dispatcher is woken to start it now.
+func (s *Server) accept(ctx context.Context, def catalog.Definition, app catalog.App, protocol string,
+	parsed catalog.ParsedRequest, logFor func(id int64) store.CallLogEntry) (store.Request, error) {
+	for attempt := 0; ; attempt++ {
+		id := s.d.IDs.Next()
+		entry := logFor(id)
+		stored, err := s.d.Store.CreateRequest(ctx, store.NewRequest{
+			ID: id, APICode: def.Code, AppKey: app.AppKey, Protocol: protocol,
+			Header: parsed.Header, Items: parsed.Items, WorkflowID: workflows.RequestWorkflowID(id), Log: &entry,
+		})
+		if errors.Is(err, store.ErrConflict) && attempt < 2 { // an id clash between processes: take another
+			continue
+		}
+		if err != nil {
+			return store.Request{}, internal(fmt.Errorf("store request: %w", err))
+		}
+		s.d.Kick()
+		return stored, nil
+	}
 }
 
 func receipt(def catalog.Definition, id int64) any {

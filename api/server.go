@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.temporal.io/sdk/client"
 
+	"github.com/asyncgate/asyncgate/activities"
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
@@ -38,6 +39,9 @@ type Deps struct {
 	MaxBodyBytes       int
 	RequestTimeout     time.Duration
 	StatusQueryTimeout time.Duration
+	// TaskQueue and NotifyPolicy start callback redeliveries.
+	TaskQueue    string
+	NotifyPolicy activities.NotifyPolicy
 
 	// Mount adds routes (the dev process's demo sync API).
 	Mount func(r fiber.Router)
@@ -49,6 +53,7 @@ type Server struct {
 	app     *fiber.App
 	auth    *authenticator
 	callLog *callLogWriter
+	limiter *appLimiter
 }
 
 const (
@@ -64,7 +69,8 @@ func New(d Deps) *Server {
 	if d.Kick == nil {
 		d.Kick = func() {}
 	}
-	s := &Server{d: d, auth: newAuthenticator(d.Store, d.TokenTTL), callLog: newCallLogWriter(d.Store, d.Logger)}
+	s := &Server{d: d, auth: newAuthenticator(d.Store, d.TokenTTL), callLog: newCallLogWriter(d.Store, d.Logger),
+		limiter: newAppLimiter()}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "asyncgate",
 		BodyLimit:             d.MaxBodyBytes,
@@ -112,6 +118,7 @@ func (s *Server) routes() {
 
 	s.app.Post("/kapi/oauth2/getToken", s.getToken)
 	s.app.All("/kapi/v2/*", s.kapi)
+	s.app.All("/router/rest", s.topRouter)
 
 	admin := s.app.Group("/admin/api", s.requireAdmin)
 	s.adminRoutes(admin)

@@ -20,7 +20,6 @@ const (
 	CodeInvalidVersion       = 33
 	CodeMissingArguments     = 40
 	CodeInvalidArguments     = 41
-	CodeInvalidSignMethod    = 50 // not in TOP's list; TOP reports it as 25
 )
 
 var codeMsg = map[int]string{
@@ -40,7 +39,6 @@ var codeMsg = map[int]string{
 	CodeInvalidVersion:       "Invalid Version",
 	CodeMissingArguments:     "Missing Required Arguments",
 	CodeInvalidArguments:     "Invalid Arguments",
-	CodeInvalidSignMethod:    "Invalid Sign Method",
 }
 
 // Error is an error_response: code/msg are TOP's system error, sub_code/
@@ -49,8 +47,6 @@ type Error struct {
 	Code    int
 	SubCode string
 	SubMsg  string
-	// HTTPStatus is what the gateway answers with; TOP itself answers 200.
-	HTTPStatus int
 }
 
 func (e *Error) Error() string {
