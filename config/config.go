@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/asyncgate/asyncgate/notify"
 )
 
 // Config is the whole configuration of every subcommand.
@@ -82,6 +85,20 @@ type Config struct {
 	// WorkerPollers is the number of long polls per task type.
 	// ASYNCGATE_WORKER_POLLERS, default 8.
 	WorkerPollers int
+
+	// NotifyAttempts is how many times a completion callback is tried in
+	// all (the first plus re-sends). ASYNCGATE_NOTIFY_ATTEMPTS, default 4.
+	NotifyAttempts int
+	// NotifyBackoff is the wait before the first re-send; each next wait
+	// doubles. ASYNCGATE_NOTIFY_BACKOFF, default 10s.
+	NotifyBackoff time.Duration
+	// NotifyTimeout bounds one callback attempt. ASYNCGATE_NOTIFY_TIMEOUT, default 5s.
+	NotifyTimeout time.Duration
+	// NotifyAllow lists addresses callbacks may reach although the SSRF
+	// guard refuses them (loopback, private, link-local…), as CIDRs or IPs,
+	// comma-separated. ASYNCGATE_NOTIFY_ALLOW, default 127.0.0.0/8,::1 for
+	// dev, empty otherwise.
+	NotifyAllow []netip.Prefix
 
 	// SeedDemo loads the demo catalog and demo app on start.
 	// ASYNCGATE_SEED_DEMO, default true for dev, false otherwise.
@@ -167,9 +184,21 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		WorkerActivities:      num("ASYNCGATE_WORKER_ACTIVITIES", 200),
 		WorkerWorkflows:       num("ASYNCGATE_WORKER_WORKFLOWS", 100),
 		WorkerPollers:         num("ASYNCGATE_WORKER_POLLERS", 8),
+		NotifyAttempts:        num("ASYNCGATE_NOTIFY_ATTEMPTS", 4),
+		NotifyBackoff:         dur("ASYNCGATE_NOTIFY_BACKOFF", 10*time.Second),
+		NotifyTimeout:         dur("ASYNCGATE_NOTIFY_TIMEOUT", 5*time.Second),
 		SeedDemo:              boolean("ASYNCGATE_SEED_DEMO", mode == ModeDev),
 		LogLevel:              strings.ToLower(str("ASYNCGATE_LOG_LEVEL", "info")),
 	}
+	allowDefault := ""
+	if mode == ModeDev {
+		allowDefault = "127.0.0.0/8,::1/128"
+	}
+	allow, err := notify.ParseAllow(str("ASYNCGATE_NOTIFY_ALLOW", allowDefault))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("ASYNCGATE_NOTIFY_ALLOW: %w", err))
+	}
+	c.NotifyAllow = allow
 	c.PublicURL = strings.TrimRight(str("ASYNCGATE_PUBLIC_URL", "http://"+c.HTTPAddr), "/")
 	uiDefault := ""
 	if c.TemporalUIAddr != "off" {
@@ -211,6 +240,15 @@ func (c Config) validate(mode Mode) []error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("ASYNCGATE_ADMIN_TOKEN: must be at least 16 characters"))
+	}
+	if c.NotifyAttempts < 1 || c.NotifyAttempts > 20 {
+		errs = append(errs, fmt.Errorf("ASYNCGATE_NOTIFY_ATTEMPTS: %d is not from 1 to 20", c.NotifyAttempts))
+	}
+	if c.NotifyBackoff <= 0 {
+		errs = append(errs, errors.New("ASYNCGATE_NOTIFY_BACKOFF: must be positive"))
+	}
+	if c.NotifyTimeout <= 0 || c.NotifyTimeout > time.Minute {
+		errs = append(errs, errors.New("ASYNCGATE_NOTIFY_TIMEOUT: must be positive and at most 1m"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -32,6 +32,8 @@ func RegisterHandlers(r *handler.Registry) {
 		return json.RawMessage(`{}`), nil
 	}))
 	r.Register("demo.sleep", handler.Func(Sleep))
+	r.Register("demo.trade.fullinfo", handler.Func(TradeFullinfo))
+	r.Register("demo.delivery.send", handler.Func(DeliverySend))
 }
 
 // SaveOrder "saves" an order: it succeeds with an id derived from the

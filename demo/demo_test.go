@@ -19,9 +19,15 @@ func TestCatalogIsValid(t *testing.T) {
 	t.Parallel()
 	f, err := Catalog("http://127.0.0.1:9999/")
 	require.NoError(t, err)
-	require.Len(t, f.Apps, 1)
+	require.Len(t, f.Apps, 2)
 	require.Equal(t, "demo-app", f.Apps[0].AppKey)
 	require.True(t, f.Apps[0].Granted("demo_order_batchSave"))
+	topApp := f.Apps[1]
+	require.Equal(t, "demo-top-app", topApp.AppKey)
+	require.Equal(t, catalog.NotifyTOP, topApp.NotifyFormat)
+	require.Equal(t, "http://127.0.0.1:9999/demo/notify/top", topApp.NotifyURL)
+	require.True(t, topApp.Granted("demo_delivery_send"))
+	require.False(t, topApp.Granted("demo_order_batchSave"))
 
 	reg := handler.NewRegistry(nil)
 	RegisterHandlers(reg)
@@ -38,10 +44,22 @@ func TestCatalogIsValid(t *testing.T) {
 		require.Contains(t, byCode, code)
 	}
 
+	// The TOP methods split their lists into subtasks.
+	trades := byCode["demo_trades_fullinfo_get"].WithDefaults()
+	require.Equal(t, "taobao.topats.trades.fullinfo.get", trades.TopMethod)
+	p, err := trades.ParseTop(map[string]string{"tids": "1,2,3", "fields": "tid,status"})
+	require.NoError(t, err)
+	require.Len(t, p.Items, 3)
+	_, err = trades.ParseTop(map[string]string{"tids": strings.Repeat("1,", 40) + "1", "fields": "tid"})
+	require.ErrorContains(t, err, "at most 40")
+	delivery := byCode["demo_delivery_send"].WithDefaults()
+	_, err = delivery.ParseTop(map[string]string{"tids": "1,2", "company_codes": "SF", "out_sids": "a,b"})
+	require.ErrorContains(t, err, "company_codes")
+
 	// The order API refuses what the issue says it must.
 	_, err = order.WithDefaults().ParseBody([]byte(`{"data":[{"billno":"A","amount":"1"}]}`))
 	require.ErrorContains(t, err, "data[0].amount")
-	p, err := order.WithDefaults().ParseBody([]byte(`{"data":[{"billno":"A","amount":1}]}`))
+	p, err = order.WithDefaults().ParseBody([]byte(`{"data":[{"billno":"A","amount":1}]}`))
 	require.NoError(t, err)
 	require.Len(t, p.Items, 1)
 }
@@ -110,6 +128,42 @@ func TestSyncAPI(t *testing.T) {
 			if tc.want != "" {
 				require.JSONEq(t, tc.want, string(b))
 			}
+		})
+	}
+}
+
+func TestTopHandlers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		h       func(context.Context, handler.Item) (json.RawMessage, error)
+		req     string
+		want    string
+		subCode string
+	}{
+		{"trade fields", TradeFullinfo, `{"tid":123456,"fields":"tid,seller_nick"}`,
+			`{"trade":{"tid":123456,"seller_nick":"demo_seller"}}`, ""},
+		{"trade unknown fields ignored", TradeFullinfo, `{"tid":7,"fields":"status, nope"}`,
+			`{"trade":{"status":"WAIT_SELLER_SEND_GOODS"}}`, ""},
+		{"trade no known field", TradeFullinfo, `{"tid":7,"fields":"nope"}`, "", "isv.invalid-parameter:fields"},
+		{"trade missing", TradeFullinfo, `{"tid":1404,"fields":"tid"}`, "", "isv.trade-not-exist"},
+		{"ship", DeliverySend, `{"tid":5,"company_code":"sf","out_sid":"W1"}`,
+			`{"shipping":{"is_success":true,"tid":5,"company_code":"SF","out_sid":"W1"}}`, ""},
+		{"ship unknown company", DeliverySend, `{"tid":5,"company_code":"XX","out_sid":"W1"}`, "", "isv.logistics-company-not-exist"},
+		{"ship missing trade", DeliverySend, `{"tid":99404,"company_code":"SF","out_sid":"W1"}`, "", "isv.trade-not-exist"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tc.h(context.Background(), handler.Item{Request: json.RawMessage(tc.req)})
+			if tc.subCode != "" {
+				be, ok := handler.AsBusiness(err)
+				require.True(t, ok, "business error, got %v", err)
+				require.Equal(t, tc.subCode, be.Code)
+				return
+			}
+			require.NoError(t, err)
+			require.JSONEq(t, tc.want, string(got))
 		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/asyncgate/asyncgate/devserver"
 	"github.com/asyncgate/asyncgate/dispatch"
 	"github.com/asyncgate/asyncgate/handler"
+	"github.com/asyncgate/asyncgate/notify"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
 	"github.com/asyncgate/asyncgate/worker"
@@ -80,6 +81,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger, s *store
 		AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL,
 		Namespace: cfg.TemporalNamespace, TokenTTL: cfg.TokenTTL, MaxBodyBytes: cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout, StatusQueryTimeout: cfg.StatusQueryTimeout, Mount: mount,
+		TaskQueue: cfg.TaskQueue, NotifyPolicy: notifyPolicy(cfg),
 	})
 	return srv.Serve(ctx, ln)
 }
@@ -114,15 +116,21 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.Run(ctx) }()
 	}
-	err = worker.Run(ctx, tc, newActivities(s, cat), workerOptions(cfg, log))
+	err = worker.Run(ctx, tc, newActivities(cfg, s, cat), workerOptions(cfg, log))
 	wg.Wait()
 	return err
 }
 
-func newActivities(s *store.Store, cat *catalog.Cache) *activities.Activities {
+func newActivities(cfg config.Config, s *store.Store, cat *catalog.Cache) *activities.Activities {
 	reg := handler.NewRegistry(forwardClient())
 	demo.RegisterHandlers(reg)
-	return &activities.Activities{Store: s, Catalog: cat, Handlers: reg}
+	return &activities.Activities{Store: s, Catalog: cat, Handlers: reg,
+		Notifier: notify.NewSender(notify.Config{Timeout: cfg.NotifyTimeout, Allow: cfg.NotifyAllow}),
+		Notify:   notifyPolicy(cfg)}
+}
+
+func notifyPolicy(cfg config.Config) activities.NotifyPolicy {
+	return activities.NotifyPolicy{Attempts: cfg.NotifyAttempts, Backoff: cfg.NotifyBackoff}
 }
 
 func workerOptions(cfg config.Config, log *slog.Logger) worker.Options {
@@ -199,7 +207,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	werr := make(chan error, 1)
-	go func() { werr <- worker.Run(wctx, tc, newActivities(s, cat), workerOptions(cfg, log)) }()
+	go func() { werr <- worker.Run(wctx, tc, newActivities(cfg, s, cat), workerOptions(cfg, log)) }()
 
 	banner(stdout, cfg, srv, adminShown)
 	err = serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg))
@@ -269,9 +277,18 @@ func seedDemo(ctx context.Context, cfg config.Config, s *store.Store) error {
 
 // demoMount serves the demo synchronous API next to the demo catalog, whose
 // HTTP-forward API calls it.
+// demoMount serves the demo's sync API and callback receiver in dev.
 func demoMount(cfg config.Config) func(fiber.Router) {
 	if !cfg.SeedDemo {
 		return nil
 	}
-	return demo.MountSyncAPI
+	f, err := demo.Catalog(cfg.PublicURL)
+	if err != nil {
+		return demo.MountSyncAPI // the catalog is embedded and tested; seeding reports the error
+	}
+	rc := demo.NewReceiver(f.Apps)
+	return func(r fiber.Router) {
+		demo.MountSyncAPI(r)
+		rc.Mount(r)
+	}
 }
