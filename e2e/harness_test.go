@@ -110,6 +110,10 @@ func newStack(t *testing.T) *stack {
 		"ASYNCGATE_ADMIN_TOKEN": s.adminToken,
 		"ASYNCGATE_SEED_DEMO":   "true",
 		"ASYNCGATE_LOG_LEVEL":   "info",
+		// Callbacks go to receivers on loopback, re-sent quickly.
+		"ASYNCGATE_NOTIFY_ALLOW":   "127.0.0.0/8",
+		"ASYNCGATE_NOTIFY_BACKOFF": "300ms",
+		"ASYNCGATE_NOTIFY_TIMEOUT": "2s",
 	}
 	s.api = s.startProc("api", "api")
 	require.NoError(t, waitHTTP(s.apiURL+"/readyz", 30*time.Second), s.api.output())
@@ -301,6 +305,28 @@ func (s *stack) itemRows(id string) (total, final int) {
 	require.NoError(s.t, s.db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE status <> 'pending')
 		FROM async_items WHERE request_id = $1`, id).Scan(&total, &final))
 	return total, final
+}
+
+// admin calls the admin API and decodes its JSON answer into out (if given).
+func (s *stack) admin(method, path string, body any, out any) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(mustJSON(body))
+	}
+	req, err := http.NewRequest(method, s.apiURL+"/admin/api"+path, rd)
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	if out != nil && resp.StatusCode < 300 {
+		require.NoError(s.t, json.Unmarshal(raw, out), string(raw))
+	}
+	return resp.StatusCode
 }
 
 func mustJSON(v any) []byte {
