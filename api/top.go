@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -259,17 +261,27 @@ func subtask(it store.Item) top.Obj {
 		result = string(topSubError(it.SubCode, it.SubMsg))
 	}
 	return top.Obj{
-		{Name: "sub_task_request", Value: top.Str(string(it.Request))},
-		{Name: "sub_task_result", Value: top.Str(result)},
+		{Name: "sub_task_request", Value: top.Str(compactJSON(string(it.Request)))},
+		{Name: "sub_task_result", Value: top.Str(compactJSON(result))},
 		{Name: "is_success", Value: top.Bool(ok)},
 	}
 }
 
+// compactJSON drops the spaces PostgreSQL's jsonb puts in its text form.
+func compactJSON(s string) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		return s
+	}
+	return b.String()
+}
+
 func topSubError(code, msg string) []byte {
-	b := append([]byte(`{"sub_code":`), strconv.Quote(code)...)
-	b = append(b, `,"sub_msg":`...)
-	b = append(b, strconv.Quote(msg)...)
-	return append(b, '}')
+	b, _ := json.Marshal(struct {
+		SubCode string `json:"sub_code"`
+		SubMsg  string `json:"sub_msg"`
+	}{code, msg}) // two strings always marshal
+	return b
 }
 
 // taskDelete is taobao.topats.task.delete: the task is canceled (a

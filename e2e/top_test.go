@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestTopProtocolEndToEnd(t *testing.T) {
 					Fields string `json:"fields"`
 				}
 				require.NoError(t, json.Unmarshal([]byte(subs[i].Request), &req), "sub_task_request is JSON text")
+				require.NotContains(t, subs[i].Request, " ", "compact JSON text")
 				require.Equal(t, tid, req.Tid)
 				require.Equal(t, "tid,seller_nick", req.Fields)
 			}
@@ -139,6 +141,16 @@ func TestTopProtocolEndToEnd(t *testing.T) {
 	require.NotNil(t, e)
 	require.Equal(t, 41, e.Code)
 	require.Equal(t, "isv.task-not-exist:task_id", e.SubCode)
+
+	// The CLI makes the same signed call.
+	out, err := exec.Command(binary, "top", "-url", s.apiURL, "-sign-method", "hmac-sha256",
+		"taobao.topats.trades.fullinfo.get", "tids=7,8", "fields=tid").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), `"topats_trades_fullinfo_get_response"`)
+	out, err = exec.Command(binary, "top", "-url", s.apiURL, "-secret", "wrong",
+		"taobao.topats.trades.fullinfo.get", "tids=7", "fields=tid").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `"code": 25`)
 }
 
 // Low-level errors through a real TOP client: the right code, and no task.

@@ -32,6 +32,7 @@ Usage:
   asyncgate migrate             apply the database migrations and exit
   asyncgate apis import FILE    import apps and API definitions from a YAML or JSON file
   asyncgate temporal            only the embedded Temporal server and Web UI (for running api and worker apart)
+  asyncgate top METHOD [k=v…]   one signed TOP call to /router/rest (defaults: the dev server's demo-top-app)
 
 Configuration is read from environment variables; see README.md.
 `
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return errors.New("usage: asyncgate apis import FILE")
 		}
 		return runImport(ctx, getenv, stdout, args[2])
+	case "top":
+		return runTopCall(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

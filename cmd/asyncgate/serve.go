@@ -229,9 +229,11 @@ asyncgate dev is up
   Admin token   %s
   Demo app      client_id=demo-app client_secret=demo-secret
   Demo API      POST %s/kapi/v2/demo/demo_order/batchSave
+  TOP/ATS       %s/router/rest   app_key=demo-top-app secret=demo-top-secret (try: asyncgate top taobao.topats.trades.fullinfo.get tids=1,2 fields=tid)
+  Callbacks     received by the demo receiver: %s/demo/notify/received
 Press Ctrl-C to stop.
 `, cfg.PublicURL, cfg.PublicURL, orNone(srv.UIURL()), srv.FrontendHostPort(), cfg.TemporalNamespace, cfg.TaskQueue,
-		redactedDSN(cfg.DatabaseURL), cfg.DataDir, admin, cfg.PublicURL)
+		redactedDSN(cfg.DatabaseURL), cfg.DataDir, admin, cfg.PublicURL, cfg.PublicURL, cfg.PublicURL)
 }
 
 func orNone(s string) string {
