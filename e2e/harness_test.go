@@ -568,11 +568,16 @@ func (p *proxy) close() {
 // (scripts/export-history); replay tests in workflows/ read them.
 func (s *stack) recordHistory(id, name string) {
 	s.t.Helper()
+	s.recordHistoryOf("asyncgate-request-"+id, name)
+}
+
+// recordHistoryOf records the latest run of any workflow id.
+func (s *stack) recordHistoryOf(wid, name string) {
+	s.t.Helper()
 	dir := os.Getenv("ASYNCGATE_RECORD_HISTORIES")
 	if dir == "" {
 		return
 	}
-	wid := "asyncgate-request-" + id
 	// The table can say done a moment before the run closes: wait for it.
 	_ = s.temporal.GetWorkflow(s.t.Context(), wid, "").Get(s.t.Context(), nil)
 	iter := s.temporal.GetWorkflowHistory(s.t.Context(), wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)

@@ -227,6 +227,8 @@ func TestCallbacksAreSignedRetriedAndDeliveredOnce(t *testing.T) {
 	s.waitDone(token, orderPath, id, 60*time.Second)
 	d = s.waitNotify(id, "delivered", delivered)
 	require.Len(t, d.Attempts, 2)
+	s.recordHistory(id, "request_with_callback")
+	s.recordHistoryOf("asyncgate-notify-"+id, "notify_retried_then_delivered")
 	require.Equal(t, 500, d.Attempts[0].HTTPStatus)
 	require.Equal(t, 204, d.Attempts[1].HTTPStatus)
 	posts = hookRcv.snapshot()
@@ -298,6 +300,7 @@ func TestCallbackOutageFailureAndRedelivery(t *testing.T) {
 	id = submit(bad.url)
 	d = s.waitNotify(id, "failed", func(d deliveries) bool { return d.NotifyState == "failed" })
 	require.Len(t, d.Attempts, 4, "the first attempt and 3 re-sends")
+	s.recordHistoryOf("asyncgate-notify-"+id, "notify_failed")
 	var req map[string]any
 	require.Equal(t, 200, s.admin("GET", "/requests/"+id, nil, &req))
 	require.Equal(t, "failed", req["notify_state"])

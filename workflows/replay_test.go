@@ -11,7 +11,7 @@ import (
 
 // TestReplayRecordedHistories replays every history recorded from real runs
 // (scripts/export-history): a change to ProcessRequest that would break
-// running workflows fails here. Use workflow.GetVersion for such changes.
+// running workflows fails here (ProcessRequest and Notify runs). Use workflow.GetVersion for such changes.
 func TestReplayRecordedHistories(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
@@ -22,6 +22,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			t.Parallel()
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(ProcessRequest, workflow.RegisterOptions{Name: ProcessRequestName})
+			r.RegisterWorkflowWithOptions(Notify, workflow.RegisterOptions{Name: NotifyName})
 			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
 		})
 	}
