@@ -91,7 +91,8 @@ func (a *Activities) ProcessItem(ctx context.Context, ref ItemRef) (ItemResult, 
 		Request: json.RawMessage(w.Request), Header: json.RawMessage(w.Header), Controls: controls(def),
 	})
 	if be, ok := handler.AsBusiness(err); ok {
-		return a.fail(ctx, ref, attempt, be.Code, be.Msg)
+		code, msg := def.BusinessError(be.Code, be.Msg)
+		return a.fail(ctx, ref, attempt, code, msg)
 	}
 	if err != nil {
 		activity.GetLogger(ctx).Warn("item attempt failed", "request_id", ref.RequestID, "item", ref.Index,

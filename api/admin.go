@@ -230,6 +230,7 @@ func (s *Server) adminGetRequest(c *fiber.Ctx) error {
 	}
 	m := s.requestView(r)
 	m["header"] = r.Header
-	m["items"] = resultItems(items)
+	def, _ := s.d.Catalog.ByCode(r.APICode)
+	m["items"] = resultItems(def, items)
 	return c.JSON(m)
 }

@@ -86,7 +86,7 @@ func (r *callRecord) done(err error) {
 	if e.Status >= 500 {
 		msg = "internal error"
 	}
-	resp, _ := json.Marshal(Envelope{ErrorCode: e.Code, Message: msg})
+	resp, _ := json.Marshal(Envelope{Data: e.Data, ErrorCode: e.Code, Message: msg})
 	r.s.callLog.add(r.entry(e.Status, e.Code, string(resp)))
 }
 

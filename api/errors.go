@@ -26,6 +26,9 @@ const (
 	CodeUnavailable   = "503"
 	msgAPINotFound    = "Cannot found OpenAPI(or disabled)"
 	msgInternalPrefix = "internal error, request id "
+	// msgThirdPartyOnly refuses session (cookie) calls to an API that only
+	// third-party apps may call (Kingdee: 仅支持第三方应用授权调用).
+	msgThirdPartyOnly = "API %s accepts only third-party app authorization (access_token from /kapi/oauth2/getToken); cookie and anonymous access are refused"
 )
 
 // Error is what handlers return: an HTTP status, the protocol's code, a
@@ -35,6 +38,7 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	Data    any // optional envelope data (e.g. the original request of a duplicate)
 	Err     error
 }
 
@@ -101,7 +105,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if strings.HasPrefix(c.Path(), "/admin") {
 			return c.Status(e.Status).JSON(fiber.Map{"error": fiber.Map{"code": e.Code, "message": e.Message}})
 		}
-		return c.Status(e.Status).JSON(Envelope{Data: nil, ErrorCode: e.Code, Message: e.Message, Status: false})
+		return c.Status(e.Status).JSON(Envelope{Data: e.Data, ErrorCode: e.Code, Message: e.Message, Status: false})
 	}
 }
 

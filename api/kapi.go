@@ -39,6 +39,9 @@ func (s *Server) kapi(c *fiber.Ctx) error {
 	if !ok || !def.Callable() {
 		return notFound(msgAPINotFound)
 	}
+	if def.Options.ThirdPartyAuthOnly && len(c.Request().Header.Peek(fiber.HeaderCookie)) > 0 {
+		return forbidden(fmt.Sprintf(msgThirdPartyOnly, def.Code))
+	}
 	app, err := s.auth.appFor(c.UserContext(), accessToken(c))
 	if err != nil {
 		return err
@@ -122,10 +125,18 @@ func (s *Server) submit(c *fiber.Ctx, app catalog.App, def catalog.Definition, c
 	}
 
 	var body []byte
-	stored, err := s.accept(c.UserContext(), def, app, "kapi", parsed, func(id int64) store.CallLogEntry {
+	stored, err := s.accept(c.UserContext(), def, app, "kapi", parsed, canonicalCall(c), func(id int64) store.CallLogEntry {
 		body, _ = json.Marshal(receipt(def, id))
 		return call.entry(fiber.StatusOK, CodeOK, string(body))
 	})
+	var dup *store.DuplicateError
+	if errors.As(err, &dup) {
+		err = &Error{Status: fiber.StatusConflict, Code: CodeConflict,
+			Message: fmt.Sprintf("duplicate request: the same call was accepted as openApiReqId %d within %s",
+				dup.Original, def.Options.DedupWindow.D()),
+			Data: fiber.Map{"openApiReqId": strconv.FormatInt(dup.Original, 10)}}
+		call.done(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -139,23 +150,57 @@ func (s *Server) submit(c *fiber.Ctx, app catalog.App, def catalog.Definition, c
 // accept commits a validated call: the request, its items and the call-log
 // line (built by logFor once the id is known) in one statement. Once it
 // returns, the request will run; the dispatcher is woken to start it now.
+//
+// canonical is the call's canonical form; with the definition's
+// duplicate-request prevention on, a call equal to one accepted within the
+// window fails with *store.DuplicateError.
 func (s *Server) accept(ctx context.Context, def catalog.Definition, app catalog.App, protocol string,
-	parsed catalog.ParsedRequest, logFor func(id int64) store.CallLogEntry) (store.Request, error) {
+	parsed catalog.ParsedRequest, canonical func() ([]byte, error), logFor func(id int64) store.CallLogEntry) (store.Request, error) {
+	var dedupKey string
+	if def.Options.DedupEnabled {
+		canon, err := canonical()
+		if err != nil {
+			return store.Request{}, internal(fmt.Errorf("canonical form: %w", err))
+		}
+		dedupKey = def.DedupKey(app.AppKey, canon)
+	}
 	for attempt := 0; ; attempt++ {
 		id := s.d.IDs.Next()
 		entry := logFor(id)
 		stored, err := s.d.Store.CreateRequest(ctx, store.NewRequest{
 			ID: id, APICode: def.Code, AppKey: app.AppKey, Protocol: protocol,
 			Header: parsed.Header, Items: parsed.Items, WorkflowID: workflows.RequestWorkflowID(id), Log: &entry,
+			DedupKey: dedupKey, DedupWindow: def.Options.DedupWindow.D(),
 		})
 		if errors.Is(err, store.ErrConflict) && attempt < 2 { // an id clash between processes: take another
 			continue
+		}
+		var dup *store.DuplicateError
+		if errors.As(err, &dup) {
+			return store.Request{}, dup
 		}
 		if err != nil {
 			return store.Request{}, internal(fmt.Errorf("store request: %w", err))
 		}
 		s.d.Kick()
 		return stored, nil
+	}
+}
+
+// canonicalCall is a Kingdee call's canonical form: the JSON body with keys
+// sorted, or the query parameters (sorted) of a GET call.
+func canonicalCall(c *fiber.Ctx) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		if c.Method() == fiber.MethodGet {
+			params := map[string]string{}
+			c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+				if string(k) != "access_token" {
+					params[string(k)] = string(v)
+				}
+			})
+			return json.Marshal(params) // map keys marshal sorted
+		}
+		return catalog.CanonicalJSON(c.Body())
 	}
 }
 
@@ -356,17 +401,19 @@ func (s *Server) queryResult(c *fiber.Ctx, r store.Request, def catalog.Definiti
 	}
 	out.PageNo, out.PageSize = pageNo, pageSize
 	out.TotalPages = (r.Total + pageSize - 1) / pageSize
-	out.Items = resultItems(items)
+	out.Items = resultItems(def, items)
 	return out, nil
 }
 
-func resultItems(items []store.Item) []ResultItem {
+// resultItems renders items for an answer, results masked as the
+// definition says (stored results stay whole).
+func resultItems(def catalog.Definition, items []store.Item) []ResultItem {
 	out := make([]ResultItem, 0, len(items))
 	for _, it := range items {
 		ri := ResultItem{Index: it.Index, Request: json.RawMessage(it.Request), Success: it.Status == store.ItemSucceeded,
 			Status: string(it.Status), Attempts: it.Attempts, SubCode: it.SubCode, SubMsg: it.SubMsg}
 		if it.Result.Valid {
-			ri.Result = json.RawMessage(it.Result.JSONText)
+			ri.Result = json.RawMessage(def.MaskResult(it.Result.JSONText))
 		}
 		out = append(out, ri)
 	}

@@ -171,13 +171,19 @@ func (t *topCall) createTask() error {
 	}
 
 	var body []byte
-	stored, err := t.s.accept(t.c.UserContext(), def, t.app, "top", parsed, func(id int64) store.CallLogEntry {
+	canonical := func() ([]byte, error) { return json.Marshal(business) } // map keys marshal sorted
+	stored, err := t.s.accept(t.c.UserContext(), def, t.app, "top", parsed, canonical, func(id int64) store.CallLogEntry {
 		body = top.Encode(t.format, top.ResponseName(t.method), top.Obj{{Name: "task", Value: top.Obj{
 			{Name: "task_id", Value: top.Int(id)}, {Name: "created", Value: top.Str(top.FormatTime(t.rec.start))},
 		}}})
 		t.rec.requestID = id
 		return t.rec.entry(fiber.StatusOK, "0", string(body))
 	})
+	var dup *store.DuplicateError
+	if errors.As(err, &dup) {
+		return top.NewError(top.CodeInvalidArguments, "isv.duplicate-request",
+			fmt.Sprintf("the same call was accepted as task %d within %s", dup.Original, def.Options.DedupWindow.D()))
+	}
 	if err != nil {
 		return err
 	}
@@ -238,9 +244,10 @@ func (t *topCall) resultGet() error {
 		if err != nil {
 			return internal(err)
 		}
+		def, _ := t.s.d.Catalog.ByCode(r.APICode)
 		subtasks := make([]top.Value, 0, len(items))
 		for _, it := range items {
-			subtasks = append(subtasks, subtask(it))
+			subtasks = append(subtasks, subtask(def, it))
 		}
 		task = append(task, top.Field{Name: "subtasks", Value: top.List{Item: "subtask", Items: subtasks}})
 	}
@@ -249,12 +256,12 @@ func (t *topCall) resultGet() error {
 
 // subtask renders an item as TOP's Subtask: request and result are JSON
 // text; a failed item's result is {"sub_code":…,"sub_msg":…}.
-func subtask(it store.Item) top.Obj {
+func subtask(def catalog.Definition, it store.Item) top.Obj {
 	ok := it.Status == store.ItemSucceeded
 	var result string
 	switch {
 	case ok && it.Result.Valid:
-		result = string(it.Result.JSONText)
+		result = string(def.MaskResult(it.Result.JSONText))
 	case ok:
 		result = "{}"
 	default:

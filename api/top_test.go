@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/top"
 )
 
@@ -302,4 +303,24 @@ func TestTopCallLimited(t *testing.T) {
 	}
 	require.Positive(t, codes[top.CodeCallLimited], "%v", codes)
 	require.Positive(t, codes[0], "%v", codes)
+}
+
+func TestTopDuplicateTaskIsRefused(t *testing.T) {
+	b := setup(t)
+	def, err := b.store.GetDefinition(t.Context(), "demo_trades_fullinfo_get")
+	require.NoError(t, err)
+	def.Options.DedupEnabled, def.Options.DedupWindow = true, catalog.Duration(30*time.Second)
+	require.NoError(t, b.store.UpsertDefinition(t.Context(), def))
+	require.NoError(t, b.cat.Refresh(t.Context()))
+
+	biz := map[string]string{"tids": "1,2", "fields": "tid"}
+	out, raw := b.topCall(t, topParams(t, tradesGet, biz, nil, nil))
+	require.Contains(t, out, "topats_trades_fullinfo_get_response", raw)
+	out, raw = b.topCall(t, topParams(t, tradesGet, biz, nil, nil)) // new timestamp and sign: still the same call
+	var e topErr
+	require.NoError(t, json.Unmarshal(out["error_response"], &e), raw)
+	require.Equal(t, top.CodeInvalidArguments, e.Code)
+	require.Equal(t, "isv.duplicate-request", e.SubCode)
+	out, raw = b.topCall(t, topParams(t, tradesGet, map[string]string{"tids": "1,3", "fields": "tid"}, nil, nil))
+	require.Contains(t, out, "topats_trades_fullinfo_get_response", raw)
 }

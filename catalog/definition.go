@@ -4,6 +4,8 @@
 package catalog
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -309,4 +311,36 @@ func (d *Duration) parse(s string) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// DedupKey identifies "the same call" for duplicate-request prevention:
+// the app, the API and the call's canonical form (CanonicalJSON of the
+// body, or sorted parameters), hashed so the table keeps no payload.
+func (d Definition) DedupKey(appKey string, canonical []byte) string {
+	h := sha256.New()
+	h.Write([]byte(appKey))
+	h.Write([]byte{0})
+	h.Write([]byte(d.Code))
+	h.Write([]byte{0})
+	h.Write(canonical)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// UndeclaredErrorCode replaces a handler's business error code that the
+// definition does not declare: clients may rely on the documented list.
+const UndeclaredErrorCode = "asyncgate.undeclared_error"
+
+// BusinessError returns the sub_code/sub_msg an item failure is recorded
+// with: as given when the definition declares no error codes or declares
+// this one, else UndeclaredErrorCode with the original kept in the message.
+func (d Definition) BusinessError(code, msg string) (string, string) {
+	if len(d.ErrorCodes) == 0 || strings.HasPrefix(code, "asyncgate.") {
+		return code, msg
+	}
+	for _, e := range d.ErrorCodes {
+		if e.Code == code {
+			return code, msg
+		}
+	}
+	return UndeclaredErrorCode, fmt.Sprintf("%s: %s (not an error code API %s declares)", code, msg, d.Code)
 }

@@ -33,6 +33,7 @@ func RegisterHandlers(r *handler.Registry) {
 	}))
 	r.Register("demo.sleep", handler.Func(Sleep))
 	r.Register("demo.trade.fullinfo", handler.Func(TradeFullinfo))
+	r.Register("demo.customer.save", handler.Func(SaveCustomer))
 	r.Register("demo.delivery.send", handler.Func(DeliverySend))
 }
 
@@ -50,6 +51,22 @@ func SaveOrder(_ context.Context, it handler.Item) (json.RawMessage, error) {
 		return nil, handler.Business("demo.negative_amount", fmt.Sprintf("amount %v of %s is negative", o.Amount, o.Billno))
 	}
 	return json.Marshal(map[string]string{"id": fmt.Sprintf("ORD-%d-%d", it.RequestID, it.Index), "billno": o.Billno})
+}
+
+// SaveCustomer "saves" a customer and answers it with its personal data,
+// which the demo API's masking rules hide in every answer.
+func SaveCustomer(_ context.Context, it handler.Item) (json.RawMessage, error) {
+	var c struct {
+		Name   string `json:"name"`
+		Phone  string `json:"phone"`
+		IDCard string `json:"id_card"`
+		Email  string `json:"email"`
+	}
+	if err := json.Unmarshal(it.Request, &c); err != nil {
+		return nil, handler.Business("demo.bad_customer", "customer is not a JSON object")
+	}
+	return json.Marshal(map[string]string{"id": fmt.Sprintf("CUS-%d-%d", it.RequestID, it.Index),
+		"name": c.Name, "phone": c.Phone, "id_card": c.IDCard, "email": c.Email})
 }
 
 // Sleep waits sleep_ms (capped at 60 s) or until the activity is canceled.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -66,20 +67,58 @@ const requestColumns = `id, api_code, app_key, protocol, status, header, total, 
 // NewRequest is an accepted call, stored in one transaction with its items
 // and its call-log line before the receipt is sent.
 type NewRequest struct {
-	ID         int64
-	APICode    string
-	AppKey     string
-	Protocol   string // kapi or top
-	Header     json.RawMessage
-	Items      []json.RawMessage
-	DedupKey   string
-	WorkflowID string
-	Log        *CallLogEntry // optional; RequestID is filled in
+	ID       int64
+	APICode  string
+	AppKey   string
+	Protocol string // kapi or top
+	Header   json.RawMessage
+	Items    []json.RawMessage
+	DedupKey string
+	// DedupWindow: with a DedupKey, a request with the same key accepted
+	// within this window makes CreateRequest fail with *DuplicateError.
+	DedupWindow time.Duration
+	WorkflowID  string
+	Log         *CallLogEntry // optional; RequestID is filled in
+}
+
+// DuplicateError refuses a request whose dedup key was seen within the
+// window; Original is the request accepted first.
+type DuplicateError struct{ Original int64 }
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("duplicate of request %d", e.Original)
 }
 
 // CreateRequest stores an accepted request durably. Once it returns, the
 // request will run: the dispatcher starts its workflow from the table.
+// With a DedupKey the check and the insert are serialized per key (an
+// advisory lock), so two identical calls racing each other make one request.
 func (s *Store) CreateRequest(ctx context.Context, nr NewRequest) (Request, error) {
+	if nr.DedupKey == "" {
+		return s.insertRequest(ctx, nr)
+	}
+	var out Request
+	err := s.InTx(ctx, func(tx *Store) error {
+		if _, err := tx.db.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, nr.DedupKey); err != nil {
+			return fmt.Errorf("lock dedup key: %w", err)
+		}
+		var orig int64
+		err := tx.db.QueryRowxContext(ctx, `SELECT id FROM async_requests WHERE dedup_key = $1
+			AND created_at > now() - $2 * interval '1 millisecond' ORDER BY created_at DESC LIMIT 1`,
+			nr.DedupKey, nr.DedupWindow.Milliseconds()).Scan(&orig)
+		switch {
+		case err == nil:
+			return &DuplicateError{Original: orig}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("find duplicate: %w", err)
+		}
+		out, err = tx.insertRequest(ctx, nr)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) insertRequest(ctx context.Context, nr NewRequest) (Request, error) {
 	header := []byte(nr.Header)
 	if len(header) == 0 {
 		header = []byte("{}")
@@ -133,16 +172,6 @@ func (s *Store) GetRequest(ctx context.Context, id int64) (Request, error) {
 		return Request{}, fmt.Errorf("get request %d: %w", id, mapErr(err))
 	}
 	return r, nil
-}
-
-// FindRecentByDedupKey returns the newest request with this key created after since.
-func (s *Store) FindRecentByDedupKey(ctx context.Context, key string, since time.Time) (int64, error) {
-	var id int64
-	const q = `SELECT id FROM async_requests WHERE dedup_key = $1 AND created_at > $2 ORDER BY created_at DESC LIMIT 1`
-	if err := s.db.QueryRowxContext(ctx, q, key, since.UTC()).Scan(&id); err != nil {
-		return 0, fmt.Errorf("find by dedup key: %w", mapErr(err))
-	}
-	return id, nil
 }
 
 // ClaimPending leases up to limit unstarted requests for this dispatcher.
