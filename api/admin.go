@@ -3,13 +3,16 @@ package api
 import (
 	"crypto/subtle"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"gopkg.in/yaml.v3"
 
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/store"
@@ -30,8 +33,11 @@ func (s *Server) requireAdmin(c *fiber.Ctx) error {
 
 func (s *Server) adminRoutes(r fiber.Router) {
 	r.Get("/apis", s.adminListAPIs)
+	r.Post("/apis", s.adminCreateAPI)
 	r.Get("/apis/:code", s.adminGetAPI)
+	r.Get("/apis/:code/example", s.adminExample)
 	r.Put("/apis/:code", s.adminPutAPI)
+	r.Get("/export", s.adminExport)
 	r.Delete("/apis/:code", s.adminDeleteAPI)
 	r.Post("/import", s.adminImport)
 	r.Get("/apps", s.adminListApps)
@@ -53,16 +59,169 @@ func (s *Server) view(d catalog.Definition) apiView {
 	return apiView{Definition: d, Path: d.Path(), FullURL: s.d.PublicURL + d.Path()}
 }
 
+// adminListAPIs lists definitions, filtered by group, status, app (the
+// APIs an app is granted) and q (text in code, name, description, URL or
+// TOP method).
 func (s *Server) adminListAPIs(c *fiber.Ctx) error {
-	defs, err := s.d.Store.ListDefinitions(c.UserContext())
+	ctx := c.UserContext()
+	defs, err := s.d.Store.ListDefinitions(ctx)
 	if err != nil {
 		return internal(err)
 	}
+	var app *catalog.App
+	if key := c.Query("app"); key != "" {
+		a, err := s.d.Store.GetApp(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("app: no app " + key)
+		}
+		if err != nil {
+			return internal(err)
+		}
+		app = &a
+	}
+	group, status, q := c.Query("group"), catalog.Status(c.Query("status")), strings.ToLower(c.Query("q"))
 	out := make([]apiView, 0, len(defs))
 	for _, d := range defs {
+		text := strings.ToLower(strings.Join([]string{d.Code, d.Name, d.Description, d.Path(), d.TopMethod}, "\n"))
+		switch {
+		case group != "" && d.Group != group,
+			status != "" && d.Status != status,
+			app != nil && !app.Granted(d.Code),
+			q != "" && !strings.Contains(text, q):
+			continue
+		}
 		out = append(out, s.view(d))
 	}
 	return c.JSON(fiber.Map{"apis": out})
+}
+
+// adminCreateAPI adds a definition; an existing code is a conflict (PUT
+// replaces).
+func (s *Server) adminCreateAPI(c *fiber.Ctx) error {
+	d, err := s.parseDefinition(c.Body())
+	if err != nil {
+		return err
+	}
+	_, err = s.d.Store.GetDefinition(c.UserContext(), d.Code)
+	if err == nil {
+		return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: "code: API " + d.Code + " already exists"}
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return internal(err)
+	}
+	if err := s.saveDefinition(c, d); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(s.view(d))
+}
+
+// parseDefinition decodes and validates one definition, including that its
+// built-in handler exists.
+func (s *Server) parseDefinition(body []byte) (catalog.Definition, error) {
+	f, err := catalog.ParseFile([]byte(`{"apis":[`+string(body)+`]}`), "json")
+	if err != nil {
+		return catalog.Definition{}, badRequest("%s", strings.TrimPrefix(err.Error(), "apis[0]."))
+	}
+	d := f.APIs[0]
+	if err := s.checkHandler(d); err != nil {
+		return catalog.Definition{}, err
+	}
+	return d, nil
+}
+
+// checkHandler refuses a built-in handler this build does not have.
+func (s *Server) checkHandler(d catalog.Definition) error {
+	if d.Handler.Type != catalog.HandlerBuiltin || s.d.Builtins == nil || slices.Contains(s.d.Builtins, d.Handler.Builtin) {
+		return nil
+	}
+	return badRequest("handler.builtin: %q is not a built-in handler (known: %s)", d.Handler.Builtin, strings.Join(s.d.Builtins, ", "))
+}
+
+// saveDefinition upserts and refreshes the catalog, so the change applies
+// to the next call.
+func (s *Server) saveDefinition(c *fiber.Ctx, d catalog.Definition) error {
+	if err := s.d.Store.UpsertDefinition(c.UserContext(), d); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: "path/top_method: another API already uses " + d.Path() + " or its TOP method"}
+		}
+		return internal(err)
+	}
+	if err := s.d.Catalog.Refresh(c.UserContext()); err != nil {
+		return internal(err)
+	}
+	return nil
+}
+
+// adminExample serves the API's example data: a request body, one item's
+// result, and the answers the protocol gives for it.
+func (s *Server) adminExample(c *fiber.Ctx) error {
+	d, err := s.d.Store.GetDefinition(c.UserContext(), c.Params("code"))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("code: no API " + c.Params("code"))
+	}
+	if err != nil {
+		return internal(err)
+	}
+	const id = "1384026569608970240"
+	result := d.ExampleResult()
+	if result == nil {
+		result = json.RawMessage(`{}`)
+	}
+	item := fiber.Map{"index": 0, "request": json.RawMessage(`{}`), "success": true, "status": "succeeded", "attempts": 1, "result": result}
+	var req struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	body := d.ExampleRequest()
+	if d.Batch.ItemsPath == "data" && json.Unmarshal(body, &req) == nil && len(req.Data) > 0 {
+		item["request"] = req.Data[0]
+	}
+	wrap := func(data any) any {
+		if d.Options.ReturnDataOnly {
+			return data
+		}
+		return Envelope{Data: data, ErrorCode: CodeOK, Message: "ok", Status: true}
+	}
+	return c.JSON(fiber.Map{
+		"url": s.d.PublicURL + d.Path(), "method": d.Method, "request": body, "result": result,
+		"receipt": receipt(d, 1384026569608970240),
+		"checkStatus": wrap(fiber.Map{"openApiReqId": id, "status": "done", "total": 2, "finished": 2, "succeeded": 2,
+			"failed": 0, "canceled": 0, "percent": 100, "source": "table"}),
+		"queryResult": wrap(fiber.Map{"openApiReqId": id, "status": "done", "api": d.Code, "total": 2, "succeeded": 2,
+			"pageNo": 1, "pageSize": 100, "totalPages": 1, "items": []any{item}}),
+	})
+}
+
+// adminExport writes every definition and app (without secrets) as a
+// catalog file that import takes back.
+func (s *Server) adminExport(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	defs, err := s.d.Store.ListDefinitions(ctx)
+	if err != nil {
+		return internal(err)
+	}
+	apps, err := s.d.Store.ListApps(ctx)
+	if err != nil {
+		return internal(err)
+	}
+	for i := range apps {
+		apps[i].Secret = ""
+	}
+	f := catalog.File{Apps: apps, APIs: defs}
+	switch c.Query("format", "yaml") {
+	case "json":
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="asyncgate-catalog.json"`)
+		return c.JSON(f)
+	case "yaml":
+		b, err := yaml.Marshal(f)
+		if err != nil {
+			return internal(err)
+		}
+		c.Set(fiber.HeaderContentType, "application/yaml; charset=utf-8")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="asyncgate-catalog.yaml"`)
+		return c.Send(b)
+	default:
+		return badRequest("format: must be yaml or json")
+	}
 }
 
 func (s *Server) adminGetAPI(c *fiber.Ctx) error {
@@ -77,22 +236,15 @@ func (s *Server) adminGetAPI(c *fiber.Ctx) error {
 }
 
 func (s *Server) adminPutAPI(c *fiber.Ctx) error {
-	f, err := catalog.ParseFile([]byte(`{"apis":[`+string(c.Body())+`]}`), "json")
+	d, err := s.parseDefinition(c.Body())
 	if err != nil {
-		return badRequest("%s", strings.TrimPrefix(err.Error(), "apis[0]."))
+		return err
 	}
-	d := f.APIs[0]
 	if d.Code != c.Params("code") {
 		return badRequest("code: %q does not match the URL's %q", d.Code, c.Params("code"))
 	}
-	if err := s.d.Store.UpsertDefinition(c.UserContext(), d); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: "path/top_method: another API already uses " + d.Path() + " or its TOP method"}
-		}
-		return internal(err)
-	}
-	if err := s.d.Catalog.Refresh(c.UserContext()); err != nil {
-		return internal(err)
+	if err := s.saveDefinition(c, d); err != nil {
+		return err
 	}
 	return c.JSON(s.view(d))
 }
@@ -121,7 +273,15 @@ func (s *Server) adminImport(c *fiber.Ctx) error {
 	if err != nil {
 		return badRequest("%s", err.Error())
 	}
+	for i, d := range f.APIs {
+		if err := s.checkHandler(d); err != nil {
+			return badRequest("apis[%d].%s", i, toError(err).Message)
+		}
+	}
 	res, err := s.d.Store.Import(c.UserContext(), f)
+	if errors.Is(err, store.ErrSecretRequired) {
+		return badRequest("%s", err.Error())
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: err.Error()}
 	}
@@ -162,6 +322,9 @@ func (s *Server) adminPutApp(c *fiber.Ctx) error {
 		return badRequest("app_key: %q does not match the URL's %q", a.AppKey, c.Params("key"))
 	}
 	if err := s.d.Store.UpsertApp(c.UserContext(), a); err != nil {
+		if errors.Is(err, store.ErrSecretRequired) {
+			return badRequest("secret: is required for a new app")
+		}
 		return internal(err)
 	}
 	return c.JSON(appView{App: a})

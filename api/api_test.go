@@ -18,6 +18,7 @@ import (
 	"github.com/asyncgate/asyncgate/api"
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/demo"
+	"github.com/asyncgate/asyncgate/handler"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
 	"github.com/asyncgate/asyncgate/store/storetest"
@@ -51,9 +52,15 @@ func setup(t *testing.T) *bundle {
 		Store: s, Catalog: cat, IDs: requestid.New(), Kick: func() { b.kicks.Add(1) },
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AdminToken: "admin-token-0123456789", TokenTTL: 2 * time.Hour, MaxBodyBytes: 1 << 20,
-		RequestTimeout: 5 * time.Second, StatusQueryTimeout: 100 * time.Millisecond,
+		RequestTimeout: 5 * time.Second, StatusQueryTimeout: 100 * time.Millisecond, Builtins: builtins(),
 	})
 	return b
+}
+
+func builtins() []string {
+	reg := handler.NewRegistry(nil)
+	demo.RegisterHandlers(reg)
+	return reg.Names()
 }
 
 type envelope struct {

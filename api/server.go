@@ -39,6 +39,9 @@ type Deps struct {
 	MaxBodyBytes       int
 	RequestTimeout     time.Duration
 	StatusQueryTimeout time.Duration
+	// Builtins are the built-in handler names workers run; definitions
+	// naming another are refused (nil: not checked).
+	Builtins []string
 	// TaskQueue and NotifyPolicy start callback redeliveries.
 	TaskQueue    string
 	NotifyPolicy activities.NotifyPolicy

@@ -110,9 +110,7 @@ func (a App) validate() *FieldError {
 	switch {
 	case !appKeyRe.MatchString(a.AppKey):
 		return &FieldError{Field: "app_key", Reason: "must be 1 to 64 letters, digits, '_', '.' or '-'"}
-	case a.Secret == "":
-		return &FieldError{Field: "secret", Reason: "is required"}
-	case len(a.Secret) < minSecretLen:
+	case a.Secret != "" && len(a.Secret) < minSecretLen: // empty keeps an existing app's secret
 		return &FieldError{Field: "secret", Reason: fmt.Sprintf("must be at least %d characters", minSecretLen)}
 	}
 	switch a.NotifyFormat {

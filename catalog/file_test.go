@@ -209,7 +209,6 @@ func TestParseFileErrors(t *testing.T) {
 		{"duplicate app key", "yaml", "apps:\n- " + app + "\n- " + app, "apps[1].app_key: duplicate of apps[0]"},
 		{"app key", "yaml", "apps:\n- {app_key: 'a b', secret: 12345678}", "apps[0].app_key: must be 1 to 64 letters, digits, '_', '.' or '-'"},
 		{"app secret short", "yaml", "apps:\n- {app_key: k, secret: short}", "apps[0].secret: must be at least 8 characters"},
-		{"app secret missing", "yaml", "apps:\n- {app_key: k}", "apps[0].secret: is required"},
 		{"app notify format", "yaml", "apps:\n- {app_key: k, secret: 12345678, notify_format: xml}", "apps[0].notify_format: must be top or webhook"},
 		{"app notify url", "yaml", "apps:\n- {app_key: k, secret: 12345678, notify_url: 'isv.example.com/cb'}", "apps[0].notify_url: must be an absolute http or https URL"},
 		{"two documents", "yaml", "apis: []\n---\napis: []", "invalid YAML: the file must hold exactly one document"},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"fmt"
 	"time"
@@ -34,7 +35,11 @@ func (r appRow) app() catalog.App {
 const appColumns = `a.app_key, a.secret, a.name, a.isv, a.notify_url, a.notify_format, a.rate_limit, a.tester,
 	COALESCE((SELECT array_agg(g.api_code ORDER BY g.api_code) FROM app_grants g WHERE g.app_key = a.app_key), '{}') AS grants`
 
-// UpsertApp creates or replaces an app and its grants.
+// ErrSecretRequired refuses a new app without a secret.
+var ErrSecretRequired = errors.New("secret: is required for a new app")
+
+// UpsertApp creates or replaces an app and its grants. An empty secret
+// keeps the existing app's secret (exports carry none).
 func (s *Store) UpsertApp(ctx context.Context, a catalog.App) error {
 	format := string(a.NotifyFormat)
 	if format == "" {
@@ -43,11 +48,21 @@ func (s *Store) UpsertApp(ctx context.Context, a catalog.App) error {
 	return s.InTx(ctx, func(tx *Store) error {
 		const q = `INSERT INTO apps (app_key, secret, name, isv, notify_url, notify_format, rate_limit, tester)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (app_key) DO UPDATE SET secret = EXCLUDED.secret, name = EXCLUDED.name, isv = EXCLUDED.isv,
+			ON CONFLICT (app_key) DO UPDATE SET secret = COALESCE(NULLIF(EXCLUDED.secret, ''), apps.secret),
+				name = EXCLUDED.name, isv = EXCLUDED.isv,
 				notify_url = EXCLUDED.notify_url, notify_format = EXCLUDED.notify_format,
 				rate_limit = EXCLUDED.rate_limit, tester = EXCLUDED.tester, updated_at = now()`
 		if _, err := tx.db.ExecContext(ctx, q, a.AppKey, a.Secret, a.Name, a.ISV, a.NotifyURL, format, a.RateLimit, a.Tester); err != nil {
 			return fmt.Errorf("upsert app %q: %w", a.AppKey, mapErr(err))
+		}
+		if a.Secret == "" {
+			var secret string
+			if err := tx.db.QueryRowxContext(ctx, `SELECT secret FROM apps WHERE app_key = $1`, a.AppKey).Scan(&secret); err != nil {
+				return fmt.Errorf("check secret of %q: %w", a.AppKey, err)
+			}
+			if secret == "" {
+				return fmt.Errorf("app %q: %w", a.AppKey, ErrSecretRequired)
+			}
 		}
 		if _, err := tx.db.ExecContext(ctx, `DELETE FROM app_grants WHERE app_key = $1`, a.AppKey); err != nil {
 			return fmt.Errorf("replace grants of %q: %w", a.AppKey, err)

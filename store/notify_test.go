@@ -139,3 +139,18 @@ func TestCountRequestsMatchesList(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+func TestUpsertAppWithoutSecretKeepsIt(t *testing.T) {
+	b := setup(t)
+	a := catalog.App{AppKey: "keep", Secret: "s3cret-s3cret", Name: "K", Grants: []string{"*"}}
+	require.NoError(t, b.store.UpsertApp(b.ctx, a))
+	a.Secret, a.Name = "", "Renamed"
+	require.NoError(t, b.store.UpsertApp(b.ctx, a))
+	got, err := b.store.GetApp(b.ctx, "keep")
+	require.NoError(t, err)
+	require.Equal(t, "s3cret-s3cret", got.Secret)
+	require.Equal(t, "Renamed", got.Name)
+
+	err = b.store.UpsertApp(b.ctx, catalog.App{AppKey: "new-app", Name: "N"})
+	require.ErrorIs(t, err, store.ErrSecretRequired)
+}

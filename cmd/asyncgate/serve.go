@@ -81,7 +81,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger, s *store
 		AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL,
 		Namespace: cfg.TemporalNamespace, TokenTTL: cfg.TokenTTL, MaxBodyBytes: cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout, StatusQueryTimeout: cfg.StatusQueryTimeout, Mount: mount,
-		TaskQueue: cfg.TaskQueue, NotifyPolicy: notifyPolicy(cfg),
+		TaskQueue: cfg.TaskQueue, NotifyPolicy: notifyPolicy(cfg), Builtins: builtinNames(),
 	})
 	return srv.Serve(ctx, ln)
 }
@@ -127,6 +127,13 @@ func newActivities(cfg config.Config, s *store.Store, cat *catalog.Cache) *activ
 	return &activities.Activities{Store: s, Catalog: cat, Handlers: reg,
 		Notifier: notify.NewSender(notify.Config{Timeout: cfg.NotifyTimeout, Allow: cfg.NotifyAllow}),
 		Notify:   notifyPolicy(cfg)}
+}
+
+// builtinNames are the built-in handlers this binary's workers register.
+func builtinNames() []string {
+	reg := handler.NewRegistry(nil)
+	demo.RegisterHandlers(reg)
+	return reg.Names()
 }
 
 func notifyPolicy(cfg config.Config) activities.NotifyPolicy {
