@@ -93,6 +93,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			return writeTopError(c, err, rid)
 		}
 		e := toError(err)
+		if strings.HasPrefix(c.Path(), "/kapi/ws/") && c.Method() == fiber.MethodPost {
+			return writeSOAPFault(c, err, log)
+		}
 		if e.Status >= 500 {
 			log.ErrorContext(c.UserContext(), "request failed", "request_id", rid, "method", c.Method(),
 				"path", c.Path(), "error", err)

@@ -378,19 +378,24 @@ type ResultData struct {
 // summary plus a page of items read from PostgreSQL (results outlive the
 // workflow's retention, and a closed workflow needs no worker to answer).
 func (s *Server) queryResult(c *fiber.Ctx, r store.Request, def catalog.Definition) (ResultData, error) {
+	pageNo, err := intParam(c, "pageNo", 1, 1, math.MaxInt32)
+	if err != nil {
+		return ResultData{}, err
+	}
+	pageSize, err := intParam(c, "pageSize", defaultPageSize, 1, maxPageSize)
+	if err != nil {
+		return ResultData{}, err
+	}
+	return s.resultPage(c.UserContext(), r, def, pageNo, pageSize)
+}
+
+// resultPage is queryResult for a given page.
+func (s *Server) resultPage(ctx context.Context, r store.Request, def catalog.Definition, pageNo, pageSize int) (ResultData, error) {
 	out := ResultData{OpenAPIReqID: strconv.FormatInt(r.ID, 10), Status: string(r.Status)}
 	if !r.Status.Final() {
 		return out, nil
 	}
-	pageNo, err := intParam(c, "pageNo", 1, 1, math.MaxInt32)
-	if err != nil {
-		return out, err
-	}
-	pageSize, err := intParam(c, "pageSize", defaultPageSize, 1, maxPageSize)
-	if err != nil {
-		return out, err
-	}
-	items, err := s.d.Store.ListItems(c.UserContext(), r.ID, (pageNo-1)*pageSize, pageSize)
+	items, err := s.d.Store.ListItems(ctx, r.ID, (pageNo-1)*pageSize, pageSize)
 	if err != nil {
 		return out, internal(err)
 	}

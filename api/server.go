@@ -18,6 +18,7 @@ import (
 
 	"github.com/asyncgate/asyncgate/activities"
 	"github.com/asyncgate/asyncgate/catalog"
+	"github.com/asyncgate/asyncgate/openapi"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
 )
@@ -122,6 +123,9 @@ func (s *Server) routes() {
 	s.app.Post("/kapi/oauth2/getToken", s.getToken)
 	s.app.All("/kapi/v2/*", s.kapi)
 	s.app.All("/router/rest", s.topRouter)
+	s.app.Get("/openapi.json", s.openAPI)
+	s.app.Get("/kapi/ws/:code", s.soapWSDL)
+	s.app.Post("/kapi/ws/:code", s.soapCall)
 
 	admin := s.app.Group("/admin/api", s.requireAdmin)
 	s.adminRoutes(admin)
@@ -158,4 +162,14 @@ func (s *Server) ready(c *fiber.Ctx) error {
 func (s *Server) logger(c *fiber.Ctx) *slog.Logger {
 	rid, _ := c.Locals(localRequestID).(string)
 	return s.d.Logger.With("request_id", rid)
+}
+
+// openAPI serves the OpenAPI 3.1 document of the published catalog.
+func (s *Server) openAPI(c *fiber.Ctx) error {
+	doc, err := openapi.Document(openapi.Info{Title: "asyncgate", Version: "1", ServerURL: s.d.PublicURL}, s.d.Catalog.All())
+	if err != nil {
+		return internal(fmt.Errorf("openapi document: %w", err))
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(doc)
 }

@@ -2,6 +2,8 @@ package catalog
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -86,6 +88,18 @@ func (c *Cache) ByCode(code string) (Definition, bool) {
 	defer c.mu.RUnlock()
 	d, ok := c.byCode[code]
 	return d, ok
+}
+
+// All returns every definition, sorted by code.
+func (c *Cache) All() []Definition {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]Definition, 0, len(c.byCode))
+	for _, d := range c.byCode {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b Definition) int { return strings.Compare(a.Code, b.Code) })
+	return out
 }
 
 // ByPath returns the definition whose request URL path is path.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -245,6 +246,7 @@ func (d Definition) WithDefaults() Definition {
 		}
 		d.Handler.HTTP = &hc
 	}
+	d.Params = slices.Clone(d.Params) // d shares its slices with the caller's copy
 	for i := range d.Params {
 		if d.Params[i].Level == 0 {
 			d.Params[i].Level = 1

@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
