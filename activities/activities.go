@@ -99,6 +99,13 @@ func (a *Activities) ProcessItem(ctx context.Context, ref ItemRef) (ItemResult, 
 			"attempt", attempt, "error", err)
 		return ItemResult{}, err
 	}
+	if len(res) == 0 {
+		res = json.RawMessage(`{}`)
+	}
+	if !json.Valid(res) {
+		// A handler bug, not a transient failure: retrying gives the same.
+		return a.fail(ctx, ref, attempt, "asyncgate.invalid_output", "the handler's result is not valid JSON")
+	}
 	stored, err := a.Store.RecordItemOutcome(ctx, store.ItemOutcome{
 		RequestID: ref.RequestID, Index: ref.Index, Status: store.ItemSucceeded, Attempts: attempt, Result: res,
 	})

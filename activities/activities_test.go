@@ -39,7 +39,8 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, s.UpsertDefinition(ctx, def))
 	require.NoError(t, s.UpsertApp(ctx, catalog.App{AppKey: "t-app", Secret: "t-secret-0123456789", Name: "T", Grants: []string{"*"}}))
 	_, err := s.CreateRequest(ctx, store.NewRequest{ID: reqID, APICode: "t_api", AppKey: "t-app", Protocol: "kapi",
-		Items:      []json.RawMessage{json.RawMessage(`{"v":"ok"}`), json.RawMessage(`{"v":"bad"}`), json.RawMessage(`{"v":"flaky"}`)},
+		Items:      []json.RawMessage{json.RawMessage(`{"v":"ok"}`), json.RawMessage(`{"v":"bad"}`), json.RawMessage(`{"v":"flaky"}`),
+			json.RawMessage(`{"v":"broken"}`), json.RawMessage(`{"v":"panic"}`)},
 		WorkflowID: "wf"})
 	require.NoError(t, err)
 	cat := catalog.NewCache(s)
@@ -56,6 +57,11 @@ func setup(t *testing.T) *bundle {
 			return nil, handler.Business("t.bad", "bad item")
 		case "flaky":
 			return nil, errors.New("downstream 503")
+		case "broken":
+			return json.RawMessage(`{"half":`), nil
+		case "panic":
+			var m map[string]int
+			m["x"]++ // nil map: a handler bug
 		}
 		return json.Marshal(map[string]any{"ok": true, "mode": it.Controls["mode"], "app": it.AppKey, "attempt": it.Attempt})
 	}))
@@ -144,8 +150,28 @@ func TestFinishRequestCountsItems(t *testing.T) {
 	require.NoError(t, err)
 	var sum activities.Summary
 	require.NoError(t, v.Get(&sum))
-	require.Equal(t, activities.Summary{RequestID: reqID, Status: "canceled", Total: 3, Succeeded: 1, Failed: 1, Canceled: 1}, sum)
+	require.Equal(t, activities.Summary{RequestID: reqID, Status: "canceled", Total: 5, Succeeded: 1, Failed: 1, Canceled: 3}, sum)
 	r, err := b.store.GetRequest(t.Context(), reqID)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCanceled, r.Status)
+}
+
+// A handler's misbehaviour is a clear item error: invalid output is final
+// at once; a panic is an ordinary error (retried, then item_failed).
+func TestProcessItemHandlerMisbehaviour(t *testing.T) {
+	b := setup(t)
+	_, err := b.process(3)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.True(t, appErr.NonRetryable())
+	it, err := b.store.GetItem(t.Context(), reqID, 3)
+	require.NoError(t, err)
+	require.Equal(t, store.ItemFailed, it.Status)
+	require.Equal(t, "asyncgate.invalid_output", it.SubCode)
+
+	_, err = b.process(4)
+	require.ErrorContains(t, err, "panic")
+	it, err = b.store.GetItem(t.Context(), reqID, 4)
+	require.NoError(t, err)
+	require.Equal(t, store.ItemPending, it.Status, "retried by the activity's policy")
 }

@@ -291,6 +291,9 @@ func (s *Server) adminImport(c *fiber.Ctx) error {
 	if err := s.d.Catalog.Refresh(c.UserContext()); err != nil {
 		return internal(err)
 	}
+	for _, a := range f.Apps {
+		s.auth.forget(a.AppKey)
+	}
 	return c.JSON(res)
 }
 
@@ -327,6 +330,7 @@ func (s *Server) adminPutApp(c *fiber.Ctx) error {
 		}
 		return internal(err)
 	}
+	s.auth.forget(a.AppKey)
 	return c.JSON(appView{App: a})
 }
 

@@ -124,6 +124,14 @@ func (a *authenticator) app(ctx context.Context, appKey string) (catalog.App, er
 	return app, nil
 }
 
+// forget drops an app from the cache: an edit made through this process
+// applies to its next call (other API processes see it within appCacheTTL).
+func (a *authenticator) forget(appKey string) {
+	a.mu.Lock()
+	delete(a.apps, appKey)
+	a.mu.Unlock()
+}
+
 // run prunes expired cache entries and stored tokens.
 func (a *authenticator) run(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
