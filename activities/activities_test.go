@@ -39,7 +39,7 @@ func setup(t *testing.T) *bundle {
 	require.NoError(t, s.UpsertDefinition(ctx, def))
 	require.NoError(t, s.UpsertApp(ctx, catalog.App{AppKey: "t-app", Secret: "t-secret-0123456789", Name: "T", Grants: []string{"*"}}))
 	_, err := s.CreateRequest(ctx, store.NewRequest{ID: reqID, APICode: "t_api", AppKey: "t-app", Protocol: "kapi",
-		Items:      []json.RawMessage{json.RawMessage(`{"v":"ok"}`), json.RawMessage(`{"v":"bad"}`), json.RawMessage(`{"v":"flaky"}`),
+		Items: []json.RawMessage{json.RawMessage(`{"v":"ok"}`), json.RawMessage(`{"v":"bad"}`), json.RawMessage(`{"v":"flaky"}`),
 			json.RawMessage(`{"v":"broken"}`), json.RawMessage(`{"v":"panic"}`)},
 		WorkflowID: "wf"})
 	require.NoError(t, err)
