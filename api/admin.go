@@ -38,6 +38,7 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Get("/apis/:code/example", s.adminExample)
 	r.Put("/apis/:code", s.adminPutAPI)
 	r.Get("/export", s.adminExport)
+	r.Post("/quick-create", s.adminQuickCreate)
 	r.Delete("/apis/:code", s.adminDeleteAPI)
 	r.Post("/import", s.adminImport)
 	r.Get("/apps", s.adminListApps)
@@ -150,6 +151,31 @@ func (s *Server) saveDefinition(c *fiber.Ctx, d catalog.Definition) error {
 		return internal(err)
 	}
 	return nil
+}
+
+// adminQuickCreate turns a synchronous HTTP API into an async one (an
+// HTTP-forward definition), ready to call: POST /admin/api/quick-create
+// {"url":…, "method":…, "sample_request":{…}, "sample_response":{…}}.
+func (s *Server) adminQuickCreate(c *fiber.Ctx) error {
+	var q catalog.QuickCreate
+	if err := json.Unmarshal(c.Body(), &q); err != nil {
+		return badRequest("body: %s", jsonErrorText(err))
+	}
+	d, err := q.Definition()
+	var fe *catalog.FieldError
+	if errors.As(err, &fe) {
+		return badRequest("%s", fe.Error())
+	}
+	if err != nil {
+		return badRequest("%s", err.Error())
+	}
+	if _, err := s.d.Store.GetDefinition(c.UserContext(), d.Code); err == nil {
+		return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: "code: API " + d.Code + " already exists; pass another code"}
+	}
+	if err := s.saveDefinition(c, d); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"api": s.view(d), "example_request": d.ExampleRequest()})
 }
 
 // adminExample serves the API's example data: a request body, one item's

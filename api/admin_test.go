@@ -146,3 +146,30 @@ func TestAdminExportImportRoundTrip(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestAdminQuickCreate(t *testing.T) {
+	b := setup(t)
+	in := `{"url":"http://127.0.0.1:9/api/order/save","sample_request":{"billno":"SO-1","amount":1.5},"sample_response":{"id":"X"}}`
+	code, raw := b.admin(t, "POST", "/quick-create", "application/json", in)
+	require.Equal(t, 201, code, string(raw))
+	var out struct {
+		API struct {
+			Code    string `json:"code"`
+			FullURL string `json:"full_url"`
+		} `json:"api"`
+		Example json.RawMessage `json:"example_request"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &out))
+	require.Equal(t, "quick_order_save", out.API.Code)
+	require.True(t, strings.HasSuffix(out.API.FullURL, "/kapi/v2/quick/order/save"))
+
+	// Ready to call: the example is accepted.
+	st, env := b.call(t, "POST", "/kapi/v2/quick/order/save", map[string]string{"access_token": b.token(t)}, string(out.Example))
+	require.Equal(t, 200, st, env.Message)
+
+	code, raw = b.admin(t, "POST", "/quick-create", "application/json", in)
+	require.Equal(t, 409, code, string(raw))
+	code, raw = b.admin(t, "POST", "/quick-create", "application/json", `{"url":"nope"}`)
+	require.Equal(t, 400, code)
+	require.Contains(t, string(raw), "url: must be an absolute http or https URL")
+}
