@@ -106,3 +106,39 @@ func TestResultsAreMasked(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, whole, string(it.Result.JSONText))
 }
+
+func TestGetAPIWithBareDataHeadersAndStrictParams(t *testing.T) {
+	b := setup(t)
+	tok := b.token(t)
+	const path = "/kapi/v2/demo/demo_stock/query"
+	tests := []struct {
+		name  string
+		query string
+		hdr   map[string]string
+		code  int
+		want  string
+	}{
+		{"missing header", "?sku=A1", map[string]string{"access_token": tok}, 400, "header X-Tenant-Id: is required"},
+		{"unknown param", "?sku=A1&color=red", map[string]string{"access_token": tok, "X-Tenant-Id": "t1"}, 400, "color: is not a declared parameter"},
+		{"bad enum", "?sku=A1&warehouse=NORTH", map[string]string{"access_token": tok, "X-Tenant-Id": "t1"}, 400, "warehouse"},
+	}
+	for _, tt := range tests {
+		code, env := b.call(t, "GET", path+tt.query, tt.hdr, "")
+		require.Equal(t, tt.code, code, tt.name)
+		require.Contains(t, env.Message, tt.want, tt.name)
+	}
+	code, _, raw := b.rawCall(t, "GET", path+"?sku=A1", map[string]string{"access_token": tok, "X-Tenant-Id": "t1"}, "")
+	require.Equal(t, 200, code, raw)
+	var bare struct {
+		OpenAPIReqID string `json:"openApiReqId"`
+		Status       string `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(raw), &bare), raw)
+	require.Len(t, bare.OpenAPIReqID, 19, "return_data_only: the receipt is the bare data: %s", raw)
+	require.NotContains(t, raw, "errorCode")
+	id, err := requestid.Parse(bare.OpenAPIReqID)
+	require.NoError(t, err)
+	items, err := b.store.ListItems(t.Context(), id, 0, 10)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"sku":"A1","warehouse":"MAIN"}`, string(items[0].Request), "the default is filled in")
+}

@@ -34,6 +34,7 @@ func RegisterHandlers(r *handler.Registry) {
 	r.Register("demo.sleep", handler.Func(Sleep))
 	r.Register("demo.trade.fullinfo", handler.Func(TradeFullinfo))
 	r.Register("demo.customer.save", handler.Func(SaveCustomer))
+	r.Register("demo.stock.query", handler.Func(QueryStock))
 	r.Register("demo.delivery.send", handler.Func(DeliverySend))
 }
 
@@ -67,6 +68,20 @@ func SaveCustomer(_ context.Context, it handler.Item) (json.RawMessage, error) {
 	}
 	return json.Marshal(map[string]string{"id": fmt.Sprintf("CUS-%d-%d", it.RequestID, it.Index),
 		"name": c.Name, "phone": c.Phone, "id_card": c.IDCard, "email": c.Email})
+}
+
+// QueryStock answers a stock level derived from the sku, with the
+// definition's parameter controls echoed: they reach handlers with each item.
+func QueryStock(_ context.Context, it handler.Item) (json.RawMessage, error) {
+	var q struct {
+		SKU       string `json:"sku"`
+		Warehouse string `json:"warehouse"`
+	}
+	if err := json.Unmarshal(it.Request, &q); err != nil {
+		return nil, handler.Business("demo.bad_query", "query is not a JSON object")
+	}
+	return json.Marshal(map[string]any{"sku": q.SKU, "warehouse": q.Warehouse, "available": 10 * len(q.SKU),
+		"unit": it.Controls["unit"]})
 }
 
 // Sleep waits sleep_ms (capped at 60 s) or until the activity is canceled.
