@@ -186,7 +186,12 @@ type HTTPForward struct {
 	URL     string            `json:"url" yaml:"url"`
 	Method  string            `json:"method,omitempty" yaml:"method,omitempty"` // default POST
 	Headers map[string]string `json:"headers,omitempty" yaml:"headers,omitempty"`
-	Timeout Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"` // default 10s
+	// HeaderMap sets forwarded headers from the call: header name → source,
+	// one of "app_key", "request_id", "item.<field>", "header.<field>" (a
+	// top-level field of the body besides the items) or "control.<key>".
+	// A source that is absent leaves the header out.
+	HeaderMap map[string]string `json:"header_map,omitempty" yaml:"header_map,omitempty"`
+	Timeout   Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"` // default 10s
 	// BusinessStatuses are the HTTP statuses that mean a business error
 	// (no retry). Default: every 4xx except 408 and 429.
 	BusinessStatuses []int `json:"business_statuses,omitempty" yaml:"business_statuses,omitempty"`

@@ -334,6 +334,15 @@ func (h HandlerSpec) validate() *FieldError {
 				return &FieldError{Field: "handler.http.headers", Reason: fmt.Sprintf("%q is not an HTTP header name", name)}
 			}
 		}
+		for name, src := range f.HeaderMap {
+			if !isHeaderToken(name) {
+				return &FieldError{Field: "handler.http.header_map", Reason: fmt.Sprintf("%q is not an HTTP header name", name)}
+			}
+			if !validHeaderSource(src) {
+				return &FieldError{Field: "handler.http.header_map." + name,
+					Reason: fmt.Sprintf("unknown source %q (use app_key, request_id, item.<field>, header.<field> or control.<key>)", src)}
+			}
+		}
 		for i, s := range f.BusinessStatuses {
 			if s < 400 || s > 599 {
 				return &FieldError{Field: fmt.Sprintf("handler.http.business_statuses[%d]", i), Reason: "must be between 400 and 599"}
@@ -347,6 +356,20 @@ func (h HandlerSpec) validate() *FieldError {
 		return &FieldError{Field: "handler.type", Reason: fmt.Sprintf("unknown handler type %q (use builtin, http or script)", string(h.Type))}
 	}
 	return nil
+}
+
+// validHeaderSource accepts the sources of HTTPForward.HeaderMap.
+func validHeaderSource(src string) bool {
+	switch src {
+	case "app_key", "request_id":
+		return true
+	}
+	for _, prefix := range []string{"item.", "header.", "control."} {
+		if rest, ok := strings.CutPrefix(src, prefix); ok {
+			return rest != ""
+		}
+	}
+	return false
 }
 
 // isAbsoluteHTTPURL accepts http(s)://host[...] and nothing else.

@@ -53,3 +53,15 @@ func TestQuickCreateErrorsNameTheField(t *testing.T) {
 		require.Contains(t, fe.Error(), tt.field, tt.in)
 	}
 }
+
+func TestHeaderMapSourcesAreValidated(t *testing.T) {
+	t.Parallel()
+	d := voucherDef()
+	d.Handler = HandlerSpec{Type: HandlerHTTP, HTTP: &HTTPForward{URL: "http://x/y", HeaderMap: map[string]string{"X-A": "item.billno"}}}
+	require.NoError(t, d.Validate())
+	d.Handler.HTTP.HeaderMap = map[string]string{"X-A": "body.billno"}
+	fe := fieldErr(t, d.Validate())
+	require.Equal(t, "handler.http.header_map.X-A", fe.Field)
+	d.Handler.HTTP.HeaderMap = map[string]string{"bad header": "app_key"}
+	require.Equal(t, "handler.http.header_map", fieldErr(t, d.Validate()).Field)
+}

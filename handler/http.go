@@ -51,6 +51,11 @@ func (f *HTTPForward) Handle(ctx context.Context, it Item) (json.RawMessage, err
 	for k, v := range f.Spec.Headers {
 		req.Header.Set(k, v)
 	}
+	for name, src := range f.Spec.HeaderMap {
+		if v, ok := headerSource(it, src); ok {
+			req.Header.Set(name, v)
+		}
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -79,6 +84,37 @@ func (f *HTTPForward) Handle(ctx context.Context, it Item) (json.RawMessage, err
 	default:
 		return nil, fmt.Errorf("forward %s: HTTP %d: %s", f.Spec.URL, resp.StatusCode, snippet(data))
 	}
+}
+
+// headerSource reads a HeaderMap source from the item: scalar fields as
+// their text, objects and arrays as JSON.
+func headerSource(it Item, src string) (string, bool) {
+	switch {
+	case src == "app_key":
+		return it.AppKey, it.AppKey != ""
+	case src == "request_id":
+		return strconv.FormatInt(it.RequestID, 10), true
+	case strings.HasPrefix(src, "control."):
+		v, ok := it.Controls[strings.TrimPrefix(src, "control.")]
+		return v, ok
+	}
+	obj, field := it.Request, strings.TrimPrefix(src, "item.")
+	if rest, ok := strings.CutPrefix(src, "header."); ok {
+		obj, field = it.Header, rest
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(obj, &m) != nil {
+		return "", false
+	}
+	raw, ok := m[field]
+	if !ok || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	return string(raw), true
 }
 
 func (f *HTTPForward) isBusiness(status int) bool {

@@ -131,3 +131,29 @@ func TestRegistry(t *testing.T) {
 	require.NoError(t, err)
 	require.IsType(t, &HTTPForward{}, h)
 }
+
+func TestHTTPForwardHeaderMap(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(srv.Close)
+	f := &HTTPForward{Client: srv.Client(), Spec: catalog.HTTPForward{URL: srv.URL, HeaderMap: map[string]string{
+		"X-App": "app_key", "X-Req": "request_id", "X-Tenant": "header.tenant", "X-Sku": "item.sku",
+		"X-Qty": "item.qty", "X-Unit": "control.unit", "X-Missing": "item.nope", "X-Null": "item.gone",
+	}}}
+	_, err := f.Handle(context.Background(), Item{RequestID: 42, AppKey: "app-1", Request: json.RawMessage(`{"sku":"A-1","qty":3,"gone":null}`),
+		Header: json.RawMessage(`{"tenant":"t-9"}`), Controls: map[string]string{"unit": "pcs"}})
+	require.NoError(t, err)
+	h := <-got
+	require.Equal(t, "app-1", h.Get("X-App"))
+	require.Equal(t, "42", h.Get("X-Req"))
+	require.Equal(t, "t-9", h.Get("X-Tenant"))
+	require.Equal(t, "A-1", h.Get("X-Sku"))
+	require.Equal(t, "3", h.Get("X-Qty"))
+	require.Equal(t, "pcs", h.Get("X-Unit"))
+	require.Empty(t, h.Values("X-Missing"))
+	require.Empty(t, h.Values("X-Null"))
+}
