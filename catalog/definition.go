@@ -192,6 +192,11 @@ type HTTPForward struct {
 	// A source that is absent leaves the header out.
 	HeaderMap map[string]string `json:"header_map,omitempty" yaml:"header_map,omitempty"`
 	Timeout   Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"` // default 10s
+	// BatchSize > 1 forwards up to that many items in one call:
+	// {"items":[…]} answered by {"results":[…]} (or a bare array) in the
+	// same order, an element with "sub_code" being that item's business
+	// error. 0 or 1: one call per item.
+	BatchSize int `json:"batch_size,omitempty" yaml:"batch_size,omitempty"`
 	// BusinessStatuses are the HTTP statuses that mean a business error
 	// (no retry). Default: every 4xx except 408 and 429.
 	BusinessStatuses []int `json:"business_statuses,omitempty" yaml:"business_statuses,omitempty"`

@@ -334,6 +334,9 @@ func (h HandlerSpec) validate() *FieldError {
 				return &FieldError{Field: "handler.http.headers", Reason: fmt.Sprintf("%q is not an HTTP header name", name)}
 			}
 		}
+		if f.BatchSize < 0 || f.BatchSize > maxMaxItems {
+			return &FieldError{Field: "handler.http.batch_size", Reason: fmt.Sprintf("must be between 0 and %d", maxMaxItems)}
+		}
 		for name, src := range f.HeaderMap {
 			if !isHeaderToken(name) {
 				return &FieldError{Field: "handler.http.header_map", Reason: fmt.Sprintf("%q is not an HTTP header name", name)}

@@ -16,6 +16,37 @@ import (
 //   - qty > 1000: 409 {"sub_code":"demo.insufficient_stock",…}
 func MountSyncAPI(r fiber.Router) {
 	r.Post("/demo/sync/inventory/reserve", reserve)
+	r.Post("/demo/sync/inventory/reserve-batch", reserveBatch)
+}
+
+// reserveBatch is the batched form: {"items":[{sku, qty}…]} answered by
+// {"results":[…]} in order; an item with qty > 1000 gets its own
+// {"sub_code":"demo.insufficient_stock",…}; the header X-Asyncgate-Items
+// is echoed so tests can see the chunking.
+func reserveBatch(c *fiber.Ctx) error {
+	var in struct {
+		Items []struct {
+			SKU string `json:"sku"`
+			Qty int64  `json:"qty"`
+		} `json:"items"`
+	}
+	if err := c.BodyParser(&in); err != nil || len(in.Items) == 0 {
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"sub_code": "demo.bad_request", "sub_msg": "body must be {\"items\":[…]}"})
+	}
+	results := make([]any, len(in.Items))
+	for i, it := range in.Items {
+		if it.Qty > 1000 {
+			results[i] = fiber.Map{"sub_code": "demo.insufficient_stock", "sub_msg": "only 1000 in stock for " + it.SKU}
+			continue
+		}
+		results[i] = struct {
+			ReservationID string `json:"reservation_id"`
+			SKU           string `json:"sku"`
+			Qty           int64  `json:"qty"`
+			Batch         string `json:"batch"`
+		}{"R-" + it.SKU + "-" + strconv.FormatInt(it.Qty, 10), it.SKU, it.Qty, c.Get("X-Asyncgate-Items")}
+	}
+	return c.JSON(fiber.Map{"results": results})
 }
 
 func reserve(c *fiber.Ctx) error {

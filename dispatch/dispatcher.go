@@ -175,8 +175,14 @@ func (d *Dispatcher) definition(code string) catalog.Definition {
 // Input is the workflow input of a request: the definition's batch
 // settings are copied so later edits do not change a running request.
 func Input(r store.Request, def catalog.Definition) workflows.ProcessRequestInput {
-	b := def.WithDefaults().Batch
+	def = def.WithDefaults()
+	b := def.Batch
+	chunk := 0
+	if h := def.Handler.HTTP; def.Handler.Type == catalog.HandlerHTTP && h != nil && h.BatchSize > 1 {
+		chunk = h.BatchSize
+	}
 	return workflows.ProcessRequestInput{
+		ChunkSize: chunk,
 		RequestID: r.ID, APICode: r.APICode, AppKey: r.AppKey, Total: r.Total,
 		Concurrency: b.Concurrency, ItemTimeout: b.ItemTimeout.D(),
 		Retry: workflows.RetryPolicy{

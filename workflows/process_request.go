@@ -28,6 +28,10 @@ type ProcessRequestInput struct {
 	Concurrency int
 	ItemTimeout time.Duration
 	Retry       RetryPolicy
+	// ChunkSize > 1: items are processed ChunkSize at a time by one
+	// ProcessChunk activity (a batched HTTP forward); Concurrency then
+	// counts chunks. Zero in runs started before batching existed.
+	ChunkSize int
 
 	// Carried across continue-as-new.
 	NextIndex int
@@ -134,6 +138,10 @@ func (w *requestWorkflow) runItems(ctx workflow.Context, from, to int) {
 			NonRetryableErrorTypes: []string{BusinessErrorType},
 		},
 	})
+	if w.in.ChunkSize > 1 {
+		w.runChunks(ctx, actx, from, to)
+		return
+	}
 	limit := max(1, w.in.Concurrency)
 	sel := workflow.NewSelector(ctx)
 	inflight := 0
@@ -167,6 +175,60 @@ func (w *requestWorkflow) runItems(ctx workflow.Context, from, to int) {
 		sel.Select(ctx)
 	}
 }
+
+// runChunks is runItems for batched handlers: chunks of ChunkSize items,
+// at most Concurrency chunks in flight; a chunk whose retries run out has
+// its undecided items recorded as failed.
+func (w *requestWorkflow) runChunks(ctx, actx workflow.Context, from, to int) {
+	limit := max(1, w.in.Concurrency)
+	sel := workflow.NewSelector(ctx)
+	inflight := 0
+	for lo := from; lo < to && ctx.Err() == nil; lo += w.in.ChunkSize {
+		for inflight >= limit && ctx.Err() == nil {
+			sel.Select(ctx)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ref := activities.ChunkRef{RequestID: w.in.RequestID, From: lo, To: min(to, lo+w.in.ChunkSize), APICode: w.in.APICode}
+		inflight++
+		sel.AddFuture(workflow.ExecuteActivity(actx, a.ProcessChunk, ref), func(f workflow.Future) {
+			inflight--
+			var rs []activities.ItemResult
+			err := f.Get(ctx, &rs)
+			if err == nil {
+				for _, r := range rs {
+					w.count(r)
+				}
+				return
+			}
+			fail, final := w.itemDone(ctx, errFuture{err})
+			if final {
+				return // canceled: finish marks the rest canceled
+			}
+			inflight++
+			sel.AddFuture(w.bookkeep(ctx, a.RecordChunkFailure, ref, fail), func(f workflow.Future) {
+				inflight--
+				var rs []activities.ItemResult
+				if err := f.Get(ctx, &rs); err == nil {
+					for _, r := range rs {
+						w.count(r)
+					}
+				}
+			})
+		})
+	}
+	for inflight > 0 {
+		sel.Select(ctx)
+	}
+}
+
+// errFuture is a settled future holding err, so itemDone can classify a
+// chunk's error like an item's.
+type errFuture struct{ err error }
+
+func (f errFuture) Get(workflow.Context, any) error { return f.err }
+func (f errFuture) IsReady() bool                   { return true }
 
 // itemDone counts a finished ProcessItem. It returns ok=false with the
 // failure to record when the activity gave up without an outcome.

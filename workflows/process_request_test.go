@@ -250,3 +250,54 @@ func TestProcessRequestContinuesAsNewForLargeBatches(t *testing.T) {
 	require.Equal(t, ItemsPerRun, next.NextIndex)
 	require.Equal(t, ItemsPerRun, next.Counts.Succeeded)
 }
+
+// Batched handlers: chunks of ChunkSize items; a chunk whose retries run
+// out has its items recorded as failed.
+func TestProcessRequestChunks(t *testing.T) {
+	b := setup(t, 10)
+	b.in.ChunkSize = 4
+	var mu sync.Mutex
+	var chunks []activities.ChunkRef
+	b.env.OnActivity(a.ProcessChunk, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, ref activities.ChunkRef) ([]activities.ItemResult, error) {
+			mu.Lock()
+			chunks = append(chunks, ref)
+			mu.Unlock()
+			if ref.From == 4 {
+				return nil, errors.New("downstream 503")
+			}
+			var rs []activities.ItemResult
+			for i := ref.From; i < ref.To; i++ {
+				rs = append(rs, activities.ItemResult{Index: i, Succeeded: i != 9})
+			}
+			return rs, nil
+		})
+	b.env.OnActivity(a.RecordChunkFailure, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, ref activities.ChunkRef, f activities.ItemFailure) ([]activities.ItemResult, error) {
+			require.Equal(t, "asyncgate.item_failed", f.SubCode)
+			var rs []activities.ItemResult
+			for i := ref.From; i < ref.To; i++ {
+				rs = append(rs, activities.ItemResult{Index: i, SubCode: f.SubCode})
+			}
+			return rs, nil
+		})
+	b.env.OnActivity(a.FinishRequest, mock.Anything, mock.Anything).Return(activities.Summary{
+		RequestID: b.in.RequestID, Status: "done", Total: 10, Succeeded: 5, Failed: 5}, nil)
+
+	b.env.ExecuteWorkflow(ProcessRequest, b.in)
+	require.True(t, b.env.IsWorkflowCompleted())
+	require.NoError(t, b.env.GetWorkflowError())
+	froms := map[int]int{}
+	for _, c := range chunks {
+		froms[c.From]++
+		require.Equal(t, min(10, c.From+4), c.To)
+	}
+	require.Equal(t, 1, froms[0])
+	require.Equal(t, 3, froms[4], "the failing chunk was tried MaxAttempts times")
+	require.Equal(t, 1, froms[8])
+	v, err := b.env.QueryWorkflow(ProgressQuery)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	require.Equal(t, 10, p.Finished)
+}
