@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/store"
 )
 
@@ -37,9 +38,16 @@ func (r *callRecord) entry(status int, code, response string) store.CallLogEntry
 	} else {
 		body = string(c.Body())
 	}
+	// Masked fields never reach the log whole (answers are masked already).
+	def, ok := r.s.d.Catalog.ByCode(r.api)
+	if ok && def.Options.Masking {
+		body = string(def.MaskRequest([]byte(body)))
+	} else {
+		def = catalog.Definition{}
+	}
 	return store.CallLogEntry{
 		At: r.start, AppKey: r.app, APICode: r.api, RequestID: r.requestID, Protocol: protocol, Kind: r.kind,
-		HTTPMethod: strings.Clone(c.Method()), Path: strings.Clone(c.Path()), Query: redactQuery(c.Request().URI().QueryString()),
+		HTTPMethod: strings.Clone(c.Method()), Path: strings.Clone(c.Path()), Query: redactQuery(c.Request().URI().QueryString(), def),
 		HTTPStatus: status, ErrorCode: code, RequestBody: body, ResponseBody: response,
 		Duration: time.Since(r.start), RemoteAddr: strings.Clone(c.IP()),
 	}
@@ -48,8 +56,9 @@ func (r *callRecord) entry(status int, code, response string) store.CallLogEntry
 // secretParams never reach the call log.
 var secretParams = []string{"access_token", "client_secret", "sign"}
 
-// redactQuery copies the query string with secret values replaced.
-func redactQuery(raw []byte) string {
+// redactQuery copies the query string with secret values replaced and
+// the definition's masked parameters masked.
+func redactQuery(raw []byte, def catalog.Definition) string {
 	if len(raw) == 0 {
 		return ""
 	}
@@ -60,6 +69,16 @@ func redactQuery(raw []byte) string {
 	for _, k := range secretParams {
 		if q.Has(k) {
 			q.Set(k, "***")
+		}
+	}
+	if def.Options.Masking {
+		flat := map[string]string{}
+		for k := range q {
+			flat[k] = q.Get(k)
+		}
+		def.MaskParams(flat)
+		for k, v := range flat {
+			q.Set(k, v)
 		}
 	}
 	return q.Encode()

@@ -415,7 +415,7 @@ func (s *Server) resultPage(ctx context.Context, r store.Request, def catalog.De
 func resultItems(def catalog.Definition, items []store.Item) []ResultItem {
 	out := make([]ResultItem, 0, len(items))
 	for _, it := range items {
-		ri := ResultItem{Index: it.Index, Request: json.RawMessage(it.Request), Success: it.Status == store.ItemSucceeded,
+		ri := ResultItem{Index: it.Index, Request: json.RawMessage(def.MaskResult(it.Request)), Success: it.Status == store.ItemSucceeded,
 			Status: string(it.Status), Attempts: it.Attempts, SubCode: it.SubCode, SubMsg: it.SubMsg}
 		if it.Result.Valid {
 			ri.Result = json.RawMessage(def.MaskResult(it.Result.JSONText))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"strconv"
@@ -154,6 +155,12 @@ func (t *topCall) createTask() error {
 			business[k] = v
 		}
 	}
+	if def.Options.Masking {
+		logged := maps.Clone(t.params)
+		def.MaskParams(logged)
+		redacted := redactParams(logged)
+		t.rec.reqBody = &redacted
+	}
 	parsed, err := def.ParseTop(business)
 	var fe *catalog.FieldError
 	if errors.As(err, &fe) {
@@ -268,7 +275,7 @@ func subtask(def catalog.Definition, it store.Item) top.Obj {
 		result = string(topSubError(it.SubCode, it.SubMsg))
 	}
 	return top.Obj{
-		{Name: "sub_task_request", Value: top.Str(compactJSON(string(it.Request)))},
+		{Name: "sub_task_request", Value: top.Str(compactJSON(string(def.MaskResult(it.Request))))},
 		{Name: "sub_task_result", Value: top.Str(compactJSON(result))},
 		{Name: "is_success", Value: top.Bool(ok)},
 	}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -62,7 +63,7 @@ func keep(r []rune, first, last int) string {
 }
 
 // MaskResult applies the definition's return-parameter masks to an item's
-// result when masking is on. Parameter names are field paths into the
+// result (or an item's request, echoed in answers) when masking is on. Parameter names are field paths into the
 // result object ("phone", "trade.buyer_phone"); arrays on the way are
 // masked element by element. Key order and every other field are kept.
 func (d Definition) MaskResult(raw []byte) []byte {
@@ -86,6 +87,48 @@ func (d Definition) MaskResult(raw []byte) []byte {
 		maskPath(root, strings.Split(p.Name, "."), p.Mask)
 	}
 	return root.appendJSON(nil)
+}
+
+// MaskRequest applies the same rules to a call body for the call log: a
+// field of an item named like a masked return parameter (the customer's
+// phone sent in, the phone answered back) is masked there too, so the log
+// never holds it whole. Non-JSON bodies are returned as they are.
+func (d Definition) MaskRequest(body []byte) []byte {
+	if !d.Options.Masking || len(body) == 0 {
+		return body
+	}
+	root, perr := parseJSON(body)
+	if perr != nil {
+		return body
+	}
+	var prefix []string
+	if d.Batch.ItemsPath != "" {
+		prefix = strings.Split(d.Batch.ItemsPath, ".")
+	}
+	masked := false
+	for _, p := range d.ReturnParams {
+		if p.Mask != "" {
+			maskPath(root, append(slices.Clone(prefix), strings.Split(p.Name, ".")...), p.Mask)
+			masked = true
+		}
+	}
+	if !masked {
+		return body
+	}
+	return root.appendJSON(nil)
+}
+
+// MaskParams masks query or form parameters named like masked return
+// parameters (GET calls, TOP calls) for the call log.
+func (d Definition) MaskParams(params map[string]string) {
+	if !d.Options.Masking {
+		return
+	}
+	for _, p := range d.ReturnParams {
+		if v, ok := params[p.Name]; ok && p.Mask != "" {
+			params[p.Name] = MaskValue(p.Mask, v)
+		}
+	}
 }
 
 func maskPath(v *value, path []string, rule string) {
