@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/asyncgate/asyncgate/catalog"
+	"github.com/asyncgate/asyncgate/handler"
 	"github.com/asyncgate/asyncgate/store"
 )
 
@@ -130,8 +131,15 @@ func (s *Server) parseDefinition(body []byte) (catalog.Definition, error) {
 	return d, nil
 }
 
-// checkHandler refuses a built-in handler this build does not have.
+// checkHandler refuses a built-in handler this build does not have and a
+// script that does not compile or define handle.
 func (s *Server) checkHandler(d catalog.Definition) error {
+	if d.Handler.Type == catalog.HandlerScript {
+		if err := handler.CompileScript(d.Handler.Script); err != nil {
+			return badRequest("handler.script: %s", err.Error())
+		}
+		return nil
+	}
 	if d.Handler.Type != catalog.HandlerBuiltin || s.d.Builtins == nil || slices.Contains(s.d.Builtins, d.Handler.Builtin) {
 		return nil
 	}

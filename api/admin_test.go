@@ -54,7 +54,7 @@ func TestAdminListFilters(t *testing.T) {
 	}{
 		{"?q=fullinfo", []string{"demo_trades_fullinfo_get"}},
 		{"?q=TAOBAO.TOPATS.DELIVERY", []string{"demo_delivery_send"}},
-		{"?q=/kapi/v2/demo/demo_order/", []string{"demo_order_batchSave"}},
+		{"?q=/kapi/v2/demo/demo_order/", []string{"demo_order_batchSave", "demo_order_mapScript"}},
 		{"?app=demo-top-app", []string{"demo_delivery_send", "demo_trades_fullinfo_get"}},
 		{"?status=disabled", nil},
 		{"?status=published&q=sleep", []string{"demo_sleep_batch"}},

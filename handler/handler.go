@@ -1,6 +1,6 @@
 // Package handler processes one item of an async request: built-in Go
-// functions registered in the worker, HTTP forwards to synchronous APIs, and
-// (later) scripts. Handlers return a JSON result, a *BusinessError (final,
+// functions registered in the worker, HTTP forwards to synchronous APIs
+// (per item or batched), and sandboxed JavaScript scripts. Handlers return a JSON result, a *BusinessError (final,
 // shown per item) or any other error (transient, retried by Temporal).
 package handler
 

@@ -70,7 +70,11 @@ func (r *Registry) Resolve(spec catalog.HandlerSpec) (Handler, error) {
 		}
 		return &HTTPForward{Client: r.client, Spec: *spec.HTTP}, nil
 	case catalog.HandlerScript:
-		return nil, fmt.Errorf("script handlers are not supported by this worker")
+		s, err := NewScript(spec.Script)
+		if err != nil {
+			return nil, fmt.Errorf("script handler: %w", err)
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("unknown handler type %q", spec.Type)
 	}
