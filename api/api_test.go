@@ -72,21 +72,11 @@ type envelope struct {
 
 func (b *bundle) call(t *testing.T, method, path string, hdr map[string]string, body string) (int, envelope) {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := b.srv.App().Test(req, -1)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"),
-		"every answer is JSON: %q", resp.Header.Get("Content-Type"))
+	code, h, raw := b.rawCall(t, method, path, hdr, body)
+	require.True(t, strings.HasPrefix(h.Get("Content-Type"), "application/json"), "every answer is JSON: %q", h.Get("Content-Type"))
 	var env envelope
-	require.NoError(t, json.Unmarshal(raw, &env), string(raw))
-	return resp.StatusCode, env
+	require.NoError(t, json.Unmarshal([]byte(raw), &env), raw)
+	return code, env
 }
 
 func (b *bundle) token(t *testing.T) string {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -72,30 +70,22 @@ func (f *HTTPForward) HandleBatch(ctx context.Context, items []Item) ([]Outcome,
 	req.Header.Set("X-Asyncgate-Items", fmt.Sprintf("%d-%d", first.Index, items[len(items)-1].Index))
 	req.Header.Set("X-Asyncgate-Attempt", strconv.Itoa(first.Attempt))
 
-	resp, err := f.Client.Do(req)
+	status, data, err := f.send(ctx, req, timeout, maxResponseBytes*int64(len(items)))
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("forward %s: timed out after %s", f.Spec.URL, timeout)
-		}
-		return nil, fmt.Errorf("forward %s: %w", f.Spec.URL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes*int64(len(items))))
-	if err != nil {
-		return nil, fmt.Errorf("forward %s: read answer: %w", f.Spec.URL, err)
+		return nil, err
 	}
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case status >= 200 && status < 300:
 		return batchOutcomes(data, len(items)), nil
-	case f.isBusiness(resp.StatusCode):
-		be := businessFromBody(resp.StatusCode, data)
+	case f.isBusiness(status):
+		be := businessFromBody(status, data)
 		out := make([]Outcome, len(items))
 		for i := range out {
 			out[i].Err = be
 		}
 		return out, nil
 	default:
-		return nil, fmt.Errorf("forward %s: HTTP %d: %s", f.Spec.URL, resp.StatusCode, snippet(data))
+		return nil, fmt.Errorf("forward %s: HTTP %d: %s", f.Spec.URL, status, snippet(data))
 	}
 }
 

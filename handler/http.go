@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/asyncgate/asyncgate/catalog"
 )
@@ -64,26 +65,36 @@ func (f *HTTPForward) Handle(ctx context.Context, it Item) (json.RawMessage, err
 	req.Header.Set("X-Asyncgate-Item", strconv.Itoa(it.Index))
 	req.Header.Set("X-Asyncgate-Attempt", strconv.Itoa(it.Attempt))
 
+	status, data, err := f.send(ctx, req, timeout, maxResponseBytes)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case status >= 200 && status < 300:
+		return asJSON(data), nil
+	case f.isBusiness(status):
+		return nil, businessFromBody(status, data)
+	default:
+		return nil, fmt.Errorf("forward %s: HTTP %d: %s", f.Spec.URL, status, snippet(data))
+	}
+}
+
+// send makes the call and reads at most limit bytes of the answer; a
+// failure to get an answer is a transient error.
+func (f *HTTPForward) send(ctx context.Context, req *http.Request, timeout time.Duration, limit int64) (int, []byte, error) {
 	resp, err := f.Client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("forward %s: timed out after %s", f.Spec.URL, timeout)
+			return 0, nil, fmt.Errorf("forward %s: timed out after %s", f.Spec.URL, timeout)
 		}
-		return nil, fmt.Errorf("forward %s: %w", f.Spec.URL, err)
+		return 0, nil, fmt.Errorf("forward %s: %w", f.Spec.URL, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return nil, fmt.Errorf("forward %s: read answer: %w", f.Spec.URL, err)
+		return 0, nil, fmt.Errorf("forward %s: read answer: %w", f.Spec.URL, err)
 	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return asJSON(data), nil
-	case f.isBusiness(resp.StatusCode):
-		return nil, businessFromBody(resp.StatusCode, data)
-	default:
-		return nil, fmt.Errorf("forward %s: HTTP %d: %s", f.Spec.URL, resp.StatusCode, snippet(data))
-	}
+	return resp.StatusCode, data, nil
 }
 
 // headerSource reads a HeaderMap source from the item: scalar fields as
