@@ -183,6 +183,36 @@ func (s *stack) do(method, path string, header map[string]string, body []byte) r
 	return r
 }
 
+// headersOnly sends a request's headers announcing a body of n bytes and
+// reads the answer without sending the body: the server must refuse an
+// oversized body from its Content-Length alone. (A client that writes the
+// body races the server closing the connection and may see a broken pipe
+// instead of the answer.)
+func (s *stack) headersOnly(method, path string, header map[string]string, n int) response {
+	s.t.Helper()
+	addr := strings.TrimPrefix(s.apiURL, "http://")
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(s.t, err)
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", method, path, addr, n)
+	for k, v := range header {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+	}
+	b.WriteString("\r\n")
+	_, err = conn.Write([]byte(b.String()))
+	require.NoError(s.t, err)
+	require.NoError(s.t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	r := response{code: resp.StatusCode, raw: raw, hdr: resp.Header}
+	require.NoError(s.t, json.Unmarshal(raw, &r.env), string(raw))
+	return r
+}
+
 func (s *stack) token(appKey, secret string) string {
 	s.t.Helper()
 	r := s.do("POST", "/kapi/oauth2/getToken", nil, mustJSON(map[string]string{"client_id": appKey, "client_secret": secret}))
