@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,8 +207,27 @@ func (s *Server) adminExample(c *fiber.Ctx) error {
 		Data []json.RawMessage `json:"data"`
 	}
 	body := d.ExampleRequest()
-	if d.Batch.ItemsPath == "data" && json.Unmarshal(body, &req) == nil && len(req.Data) > 0 {
+	switch {
+	case d.Method == fiber.MethodGet || d.Batch.ItemsPath == "":
+		item["request"] = body // the one item
+	case d.Batch.ItemsPath == "data" && json.Unmarshal(body, &req) == nil && len(req.Data) > 0:
 		item["request"] = req.Data[0]
+	}
+	url := s.d.PublicURL + d.Path()
+	if d.Method == fiber.MethodGet { // the item travels in the query string
+		var params map[string]any
+		_ = json.Unmarshal(body, &params)
+		q := make([]string, 0, len(params))
+		for k, v := range params {
+			text, ok := v.(string)
+			if !ok {
+				b, _ := json.Marshal(v)
+				text = string(b)
+			}
+			q = append(q, k+"="+neturl.QueryEscape(text))
+		}
+		slices.Sort(q)
+		url += "?" + strings.Join(q, "&")
 	}
 	wrap := func(data any) any {
 		if d.Options.ReturnDataOnly {
@@ -216,7 +236,7 @@ func (s *Server) adminExample(c *fiber.Ctx) error {
 		return Envelope{Data: data, ErrorCode: CodeOK, Message: "ok", Status: true}
 	}
 	return c.JSON(fiber.Map{
-		"url": s.d.PublicURL + d.Path(), "method": d.Method, "request": body, "result": result,
+		"url": url, "method": d.Method, "request": body, "result": result,
 		"receipt": receipt(d, 1384026569608970240),
 		"checkStatus": wrap(fiber.Map{"openApiReqId": id, "status": "done", "total": 2, "finished": 2, "succeeded": 2,
 			"failed": 0, "canceled": 0, "percent": 100, "source": "table"}),

@@ -115,6 +115,17 @@ func TestAdminExampleIsACallTheAPIAccepts(t *testing.T) {
 	status, raw := b.admin(t, "GET", "/apis/demo_customer_batchSave/example", "", "")
 	require.Equal(t, 200, status)
 	require.Contains(t, string(raw), `****`, "the example result is masked as answers are")
+
+	// A GET API's example is a URL with the item in the query string.
+	status, raw = b.admin(t, "GET", "/apis/demo_stock_query/example", "", "")
+	require.Equal(t, 200, status)
+	var ex struct {
+		URL string `json:"url"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &ex))
+	st, _, body := b.rawCall(t, "GET", ex.URL[strings.Index(ex.URL, "/kapi/"):], map[string]string{"access_token": tok, "X-Tenant-Id": "t"}, "")
+	require.Equal(t, 200, st, "%s → %s", ex.URL, body)
+	require.Contains(t, body, `"openApiReqId"`)
 }
 
 func TestAdminExportImportRoundTrip(t *testing.T) {
