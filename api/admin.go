@@ -49,6 +49,8 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Get("/requests/:id", s.adminGetRequest)
 	r.Get("/requests/:id/deliveries", s.adminDeliveries)
 	r.Post("/requests/:id/redeliver", s.adminRedeliver)
+	r.Post("/requests/:id/retry", s.adminRetry)
+	r.Post("/requests/:id/cancel", s.adminCancel)
 }
 
 // apiView is a definition with its generated URLs.
@@ -421,7 +423,7 @@ func (s *Server) requestView(r store.Request) fiber.Map {
 		"status": r.Status, "total": r.Total, "succeeded": r.Succeeded, "failed": r.Failed, "canceled": r.Canceled,
 		"dispatch_state": r.DispatchState, "dispatch_attempts": r.DispatchAttempts, "dispatch_error": r.DispatchError,
 		"cancel_requested": r.CancelRequested, "notify_state": r.NotifyState, "created_at": r.CreatedAt,
-		"workflow_id": r.WorkflowID, "run_id": r.RunID,
+		"workflow_id": r.WorkflowID, "run_id": r.RunID, "retries": r.Retries,
 	}
 	if r.NotifiedAt.Valid {
 		m["notified_at"] = r.NotifiedAt.Time

@@ -60,6 +60,40 @@ func (s *Server) adminRedeliver(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"openApiReqId": itoa(id), "notify_state": r.NotifyState})
 }
 
+// adminRetry re-runs a done request's failed items only (a new workflow
+// run; succeeded items keep their outcome and are not processed again).
+func (s *Server) adminRetry(c *fiber.Ctx) error {
+	cur, err := s.adminRequest(c)
+	if err != nil {
+		return err
+	}
+	r, n, err := s.d.Store.RetryFailedItems(c.UserContext(), cur.ID)
+	if errors.Is(err, store.ErrNotRetryable) {
+		return &Error{Status: fiber.StatusConflict, Code: CodeConflict, Message: "retry: " + err.Error()}
+	}
+	if err != nil {
+		return internal(err)
+	}
+	s.d.Kick()
+	s.logger(c).Info("retrying failed items", "open_api_req_id", r.ID, "items", n, "workflow_id", r.WorkflowID)
+	m := s.requestView(r)
+	m["retried_items"] = n
+	return c.Status(fiber.StatusAccepted).JSON(m)
+}
+
+// adminCancel cancels a request as its app could.
+func (s *Server) adminCancel(c *fiber.Ctx) error {
+	r, err := s.adminRequest(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.cancel(c, r)
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
+}
+
 // adminRequest loads the request named by :id.
 func (s *Server) adminRequest(c *fiber.Ctx) (store.Request, error) {
 	id, err := requestid.Parse(c.Params("id"))

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -153,4 +154,39 @@ func TestUpsertAppWithoutSecretKeepsIt(t *testing.T) {
 
 	err = b.store.UpsertApp(b.ctx, catalog.App{AppKey: "new-app", Name: "N"})
 	require.ErrorIs(t, err, store.ErrSecretRequired)
+}
+
+func TestRetryFailedItemsOnly(t *testing.T) {
+	b := setup(t)
+	r := newRequest(b, t, 1000000000000000540, `{"billno":"a"}`, `{"billno":"b"}`, `{"billno":"c"}`)
+	_, _, err := b.store.RetryFailedItems(b.ctx, r.ID)
+	require.ErrorIs(t, err, store.ErrNotRetryable, "not done yet")
+	for i, st := range []store.ItemStatus{store.ItemSucceeded, store.ItemFailed, store.ItemFailed} {
+		o := store.ItemOutcome{RequestID: r.ID, Index: i, Status: st, Attempts: 3, SubCode: "x.fail", SubMsg: "no"}
+		if st == store.ItemSucceeded {
+			o.Result, o.SubCode, o.SubMsg = json.RawMessage(`{"ok":1}`), "", ""
+		}
+		_, err := b.store.RecordItemOutcome(b.ctx, o)
+		require.NoError(t, err)
+	}
+	_, err = b.store.FinishRequest(b.ctx, r.ID, false)
+	require.NoError(t, err)
+
+	got, n, err := b.store.RetryFailedItems(b.ctx, r.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, store.StatusNew, got.Status)
+	require.Equal(t, store.DispatchPending, got.DispatchState)
+	require.Equal(t, 1, got.Retries)
+	require.Equal(t, "asyncgate-request-1000000000000000540-retry-1", got.WorkflowID)
+	items, err := b.store.ListItems(b.ctx, r.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, store.ItemSucceeded, items[0].Status, "succeeded items keep their outcome")
+	require.JSONEq(t, `{"ok":1}`, string(items[0].Result.JSONText))
+	require.Equal(t, store.ItemPending, items[1].Status)
+	require.Empty(t, items[1].SubCode)
+	require.Equal(t, store.ItemPending, items[2].Status)
+
+	_, _, err = b.store.RetryFailedItems(b.ctx, r.ID)
+	require.ErrorIs(t, err, store.ErrNotRetryable, "running again: not done")
 }

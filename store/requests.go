@@ -58,11 +58,12 @@ type Request struct {
 	StartedAt        sql.NullTime   `db:"started_at"`
 	FinishedAt       sql.NullTime   `db:"finished_at"`
 	NotifiedAt       sql.NullTime   `db:"notified_at"`
+	Retries          int            `db:"retries"`
 }
 
 const requestColumns = `id, api_code, app_key, protocol, status, header, total, succeeded, failed, canceled,
 	workflow_id, run_id, dispatch_state, dispatch_attempts, dispatch_error, cancel_requested, notify_state,
-	created_at, dispatched_at, started_at, finished_at, notified_at`
+	created_at, dispatched_at, started_at, finished_at, notified_at, retries`
 
 // NewRequest is an accepted call, stored in one transaction with its items
 // and its call-log line before the receipt is sent.
@@ -402,4 +403,48 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// ErrNotRetryable is returned by RetryFailedItems when there is nothing to
+// retry now.
+var ErrNotRetryable = errors.New("request not retryable")
+
+// RetryFailedItems makes a finished request's failed items pending again
+// and the request new, with a fresh workflow id for the dispatcher to
+// start (the old run's id cannot be reused). Succeeded items keep their
+// outcome: ProcessItem returns it without running the handler again. The
+// callback is not sent a second time. It returns the request and how many
+// items are retried.
+func (s *Store) RetryFailedItems(ctx context.Context, id int64) (Request, int, error) {
+	var out Request
+	var n int
+	err := s.InTx(ctx, func(tx *Store) error {
+		var r Request
+		q := `SELECT ` + requestColumns + ` FROM async_requests WHERE id = $1 FOR UPDATE`
+		if err := tx.db.QueryRowxContext(ctx, q, id).StructScan(&r); err != nil {
+			return fmt.Errorf("lock request %d: %w", id, mapErr(err))
+		}
+		if r.Status != StatusDone {
+			return fmt.Errorf("%w: request is %s, not done", ErrNotRetryable, r.Status)
+		}
+		res, err := tx.db.ExecContext(ctx, `UPDATE async_items SET status = 'pending', result = NULL, sub_code = '',
+			sub_msg = '', finished_at = NULL, updated_at = now() WHERE request_id = $1 AND status = 'failed'`, id)
+		if err != nil {
+			return fmt.Errorf("reset failed items of %d: %w", id, err)
+		}
+		affected, _ := res.RowsAffected()
+		if n = int(affected); n == 0 {
+			return fmt.Errorf("%w: no failed items", ErrNotRetryable)
+		}
+		u := `UPDATE async_requests SET status = 'new', retries = retries + 1,
+				workflow_id = 'asyncgate-request-' || id || '-retry-' || (retries + 1),
+				dispatch_state = 'pending', next_dispatch_at = now(), lease_until = NULL, dispatch_error = '', run_id = '',
+				succeeded = 0, failed = 0, canceled = 0, finished_at = NULL, updated_at = now()
+			WHERE id = $1 RETURNING ` + requestColumns
+		if err := tx.db.QueryRowxContext(ctx, u, id).StructScan(&out); err != nil {
+			return fmt.Errorf("reopen request %d: %w", id, err)
+		}
+		return nil
+	})
+	return out, n, err
 }
