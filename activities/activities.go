@@ -8,12 +8,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/handler"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/notify"
 	"github.com/asyncgate/asyncgate/store"
 )
@@ -32,6 +34,7 @@ type Activities struct {
 	// handed to the workflow with a request's summary.
 	Notifier *notify.Sender
 	Notify   NotifyPolicy
+	Metrics  *metrics.Metrics // nil: not measured
 }
 
 // ItemRef names one item of a request.
@@ -86,15 +89,18 @@ func (a *Activities) ProcessItem(ctx context.Context, ref ItemRef) (ItemResult, 
 	if err != nil {
 		return a.fail(ctx, ref, attempt, "asyncgate.handler_unavailable", err.Error())
 	}
+	started := time.Now()
 	res, err := handler.Safe(h).Handle(ctx, handler.Item{
 		RequestID: ref.RequestID, Index: ref.Index, APICode: ref.APICode, AppKey: w.AppKey, Attempt: attempt,
 		Request: json.RawMessage(w.Request), Header: json.RawMessage(w.Header), Controls: controls(def),
 	})
 	if be, ok := handler.AsBusiness(err); ok {
+		a.Metrics.ItemAttempt(ref.APICode, "failed", time.Since(started))
 		code, msg := def.BusinessError(be.Code, be.Msg)
 		return a.fail(ctx, ref, attempt, code, msg)
 	}
 	if err != nil {
+		a.Metrics.ItemAttempt(ref.APICode, "retry", time.Since(started))
 		activity.GetLogger(ctx).Warn("item attempt failed", "request_id", ref.RequestID, "item", ref.Index,
 			"attempt", attempt, "error", err)
 		return ItemResult{}, err
@@ -102,6 +108,7 @@ func (a *Activities) ProcessItem(ctx context.Context, ref ItemRef) (ItemResult, 
 	if len(res) == 0 {
 		res = json.RawMessage(`{}`)
 	}
+	a.Metrics.ItemAttempt(ref.APICode, "succeeded", time.Since(started))
 	if !json.Valid(res) {
 		// A handler bug, not a transient failure: retrying gives the same.
 		return a.fail(ctx, ref, attempt, "asyncgate.invalid_output", "the handler's result is not valid JSON")
@@ -124,6 +131,9 @@ func (a *Activities) RecordItemFailure(ctx context.Context, ref ItemRef, f ItemF
 	})
 	if err != nil {
 		return ItemResult{}, err
+	}
+	if stored.SubCode == f.SubCode && stored.Status == store.ItemFailed {
+		a.Metrics.ItemFailed(ref.APICode)
 	}
 	return summarize(stored), nil
 }

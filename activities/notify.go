@@ -55,6 +55,7 @@ func (a *Activities) DeliverNotification(ctx context.Context, requestID int64) (
 		RequestID: w.ID, At: at.At, URL: at.URL, Format: w.NotifyFormat, HTTPStatus: at.HTTPStatus,
 		ResponseBody: at.ResponseBody, Error: at.Error, DurationUS: at.Duration.Microseconds(), Delivered: at.Delivered,
 	})
+	a.Metrics.NotifyAttempt(w.NotifyFormat, at.Delivered)
 	if errors.Is(err, store.ErrConflict) {
 		return DeliveryResult{Delivered: true}, nil // another attempt delivered meanwhile
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/demo"
 	"github.com/asyncgate/asyncgate/handler"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
 	"github.com/asyncgate/asyncgate/store/storetest"
@@ -53,6 +54,7 @@ func setup(t *testing.T) *bundle {
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AdminToken: "admin-token-0123456789", TokenTTL: 2 * time.Hour, MaxBodyBytes: 1 << 20,
 		RequestTimeout: 5 * time.Second, StatusQueryTimeout: 100 * time.Millisecond, Builtins: builtins(),
+		Metrics: metrics.New(),
 	})
 	return b
 }

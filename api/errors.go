@@ -2,12 +2,14 @@ package api
 
 import (
 	"errors"
+	"strconv"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/top"
 )
 
@@ -82,19 +84,25 @@ type Envelope struct {
 // errorHandler renders every error: Fiber's own (body too large, no route)
 // and the handlers' *Error, in the envelope for /kapi and as
 // {"error":{…}} for the admin API. 5xx answers carry only a request id.
-func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+func errorHandler(log *slog.Logger, m *metrics.Metrics) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		rid, _ := c.Locals(localRequestID).(string)
+		api, _ := c.Locals(localAPI).(string)
 		if c.Path() == "/router/rest" {
-			if te := toTopError(err); te.Code == top.CodeRemoteServiceError {
+			te := toTopError(err)
+			if te.Code == top.CodeRemoteServiceError {
 				log.ErrorContext(c.UserContext(), "request failed", "request_id", rid, "method", c.Method(),
 					"path", c.Path(), "error", err)
 			}
+			m.Refused(api, "top", strconv.Itoa(te.Code))
 			return writeTopError(c, err, rid)
 		}
 		e := toError(err)
 		if strings.HasPrefix(c.Path(), "/kapi/ws/") && c.Method() == fiber.MethodPost {
-			return writeSOAPFault(c, err, log)
+			return writeSOAPFault(c, err, log, m)
+		}
+		if strings.HasPrefix(c.Path(), "/kapi/") {
+			m.Refused(api, "kapi", e.Code)
 		}
 		if e.Status >= 500 {
 			log.ErrorContext(c.UserContext(), "request failed", "request_id", rid, "method", c.Method(),

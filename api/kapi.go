@@ -39,6 +39,7 @@ func (s *Server) kapi(c *fiber.Ctx) error {
 	if !ok || !def.Callable() {
 		return notFound(msgAPINotFound)
 	}
+	c.Locals(localAPI, def.Code)
 	if def.Options.ThirdPartyAuthOnly && len(c.Request().Header.Peek(fiber.HeaderCookie)) > 0 {
 		return forbidden(fmt.Sprintf(msgThirdPartyOnly, def.Code))
 	}
@@ -182,6 +183,7 @@ func (s *Server) accept(ctx context.Context, def catalog.Definition, app catalog
 		if err != nil {
 			return store.Request{}, internal(fmt.Errorf("store request: %w", err))
 		}
+		s.d.Metrics.Accepted(def.Code, protocol)
 		s.d.Kick()
 		return stored, nil
 	}

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"go.temporal.io/sdk/client"
 
 	"github.com/asyncgate/asyncgate/activities"
 	"github.com/asyncgate/asyncgate/catalog"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/openapi"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
@@ -47,6 +49,9 @@ type Deps struct {
 	TaskQueue    string
 	NotifyPolicy activities.NotifyPolicy
 
+	// Metrics is the process's Prometheus registry (nil: none).
+	Metrics *metrics.Metrics
+
 	// Mount adds routes (the dev process's demo sync API).
 	Mount func(r fiber.Router)
 }
@@ -63,6 +68,7 @@ type Server struct {
 const (
 	localRequestID = "request_id"
 	localErrorCode = "error_code"
+	localAPI       = "api_code" // the API a call resolved to, for metrics
 )
 
 // New builds the app and every route.
@@ -78,7 +84,7 @@ func New(d Deps) *Server {
 	s.app = fiber.New(fiber.Config{
 		AppName:               "asyncgate",
 		BodyLimit:             d.MaxBodyBytes,
-		ErrorHandler:          errorHandler(d.Logger),
+		ErrorHandler:          errorHandler(d.Logger, d.Metrics),
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
@@ -119,6 +125,8 @@ func (s *Server) routes() {
 	s.app.Use(s.requestContext)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	s.app.Get("/readyz", s.ready)
+	// Metrics need the admin token (Prometheus: authorization: {credentials: …}).
+	s.app.Get("/metrics", s.requireAdmin, adaptor.HTTPHandler(s.d.Metrics.Handler()))
 
 	s.app.Post("/kapi/oauth2/getToken", s.getToken)
 	s.app.All("/kapi/v2/*", s.kapi)

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/asyncgate/asyncgate/catalog"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/soap"
 	"github.com/asyncgate/asyncgate/store"
@@ -22,6 +23,7 @@ func (s *Server) soapDefinition(c *fiber.Ctx) (catalog.Definition, error) {
 	if !ok || !def.Callable() || def.WebService == nil {
 		return catalog.Definition{}, notFound(msgAPINotFound)
 	}
+	c.Locals(localAPI, def.Code)
 	return def, nil
 }
 
@@ -176,12 +178,15 @@ func (s *Server) soapQuery(c *fiber.Ctx, app catalog.App, def catalog.Definition
 }
 
 // soapFault answers an error as a SOAP 1.1 fault.
-func (s *Server) soapFault(c *fiber.Ctx, err error) error { return writeSOAPFault(c, err, s.d.Logger) }
+func (s *Server) soapFault(c *fiber.Ctx, err error) error {
+	return writeSOAPFault(c, err, s.d.Logger, s.d.Metrics)
+}
 
 // writeSOAPFault renders err as a SOAP 1.1 fault (HTTP 500): soap:Client
 // for the caller's mistakes, soap:Server for ours (logged, only a request
 // id shown); the detail is the JSON error envelope REST would give.
-func writeSOAPFault(c *fiber.Ctx, err error, log *slog.Logger) error {
+func writeSOAPFault(c *fiber.Ctx, err error, log *slog.Logger, m *metrics.Metrics) error {
+	api, _ := c.Locals(localAPI).(string)
 	var f *soap.Fault
 	if !errors.As(err, &f) {
 		e := toError(err)
@@ -195,6 +200,7 @@ func writeSOAPFault(c *fiber.Ctx, err error, log *slog.Logger) error {
 		f = &soap.Fault{Code: code, String: e.Message, Detail: string(detail)}
 		c.Locals(localErrorCode, e.Code)
 	}
+	m.Refused(api, "soap", f.Code)
 	c.Set(fiber.HeaderContentType, soap.ContentType)
 	return c.Status(fiber.StatusInternalServerError).Send(f.Envelope())
 }

@@ -145,6 +145,7 @@ func (t *topCall) createTask() error {
 		return top.NewError(top.CodeInvalidMethod, "", "")
 	}
 	t.rec.api = def.Code
+	t.c.Locals(localAPI, def.Code)
 	if !t.app.Granted(def.Code) || (def.Status == catalog.StatusTesting && !t.app.Tester) {
 		return top.NewError(top.CodeInsufficientISVPerms, "isv.permission-api-package-empty",
 			fmt.Sprintf("app %s may not call %s", t.app.AppKey, t.method))

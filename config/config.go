@@ -100,6 +100,11 @@ type Config struct {
 	// dev, empty otherwise.
 	NotifyAllow []netip.Prefix
 
+	// MetricsAddr is where a worker running alone serves /metrics (the api
+	// and dev serve it on the API port). ASYNCGATE_METRICS_ADDR, default
+	// 127.0.0.1:9464 for worker; "off" disables it.
+	MetricsAddr string
+
 	// SeedDemo loads the demo catalog and demo app on start.
 	// ASYNCGATE_SEED_DEMO, default true for dev, false otherwise.
 	SeedDemo bool
@@ -187,6 +192,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		NotifyAttempts:        num("ASYNCGATE_NOTIFY_ATTEMPTS", 4),
 		NotifyBackoff:         dur("ASYNCGATE_NOTIFY_BACKOFF", 10*time.Second),
 		NotifyTimeout:         dur("ASYNCGATE_NOTIFY_TIMEOUT", 5*time.Second),
+		MetricsAddr:           str("ASYNCGATE_METRICS_ADDR", "127.0.0.1:9464"),
 		SeedDemo:              boolean("ASYNCGATE_SEED_DEMO", mode == ModeDev),
 		LogLevel:              strings.ToLower(str("ASYNCGATE_LOG_LEVEL", "info")),
 	}
@@ -240,6 +246,11 @@ func (c Config) validate(mode Mode) []error {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("ASYNCGATE_ADMIN_TOKEN: must be at least 16 characters"))
+	}
+	if c.MetricsAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("ASYNCGATE_METRICS_ADDR: %q is not host:port or off", c.MetricsAddr))
+		}
 	}
 	if c.NotifyAttempts < 1 || c.NotifyAttempts > 20 {
 		errs = append(errs, fmt.Errorf("ASYNCGATE_NOTIFY_ATTEMPTS: %d is not from 1 to 20", c.NotifyAttempts))

@@ -103,13 +103,14 @@ func newStack(t *testing.T) *stack {
 	httpAddr := freeAddr()
 	s := &stack{t: t, dsn: dsn, db: db, proxy: p, apiURL: "http://" + httpAddr, adminToken: "e2e-admin-token-0123456789"}
 	s.env = map[string]string{
-		"DATABASE_URL":          dsn,
-		"TEMPORAL_ADDRESS":      p.addr(),
-		"ASYNCGATE_HTTP_ADDR":   httpAddr,
-		"ASYNCGATE_TASK_QUEUE":  "e2e-" + strings.ReplaceAll(t.Name(), "/", "-"),
-		"ASYNCGATE_ADMIN_TOKEN": s.adminToken,
-		"ASYNCGATE_SEED_DEMO":   "true",
-		"ASYNCGATE_LOG_LEVEL":   "info",
+		"DATABASE_URL":           dsn,
+		"TEMPORAL_ADDRESS":       p.addr(),
+		"ASYNCGATE_HTTP_ADDR":    httpAddr,
+		"ASYNCGATE_TASK_QUEUE":   "e2e-" + strings.ReplaceAll(t.Name(), "/", "-"),
+		"ASYNCGATE_ADMIN_TOKEN":  s.adminToken,
+		"ASYNCGATE_SEED_DEMO":    "true",
+		"ASYNCGATE_LOG_LEVEL":    "info",
+		"ASYNCGATE_METRICS_ADDR": "127.0.0.1:0",
 		// Callbacks go to receivers on loopback, re-sent quickly.
 		"ASYNCGATE_NOTIFY_ALLOW":   "127.0.0.0/8",
 		"ASYNCGATE_NOTIFY_BACKOFF": "300ms",

@@ -448,3 +448,24 @@ func (s *Store) RetryFailedItems(ctx context.Context, id int64) (Request, int, e
 	})
 	return out, n, err
 }
+
+// Backlog is the intermediate table's view of the queue.
+type Backlog struct {
+	New, Doing       int
+	DispatchPending  int
+	OldestUnfinished time.Duration
+}
+
+// ReadBacklog counts unfinished requests (for metrics and the console).
+func (s *Store) ReadBacklog(ctx context.Context) (Backlog, error) {
+	var b Backlog
+	var oldest sql.NullFloat64
+	const q = `SELECT count(*) FILTER (WHERE status = 'new'), count(*) FILTER (WHERE status = 'doing'),
+			count(*) FILTER (WHERE dispatch_state = 'pending'), EXTRACT(EPOCH FROM now() - min(created_at))
+		FROM async_requests WHERE status IN ('new', 'doing')`
+	if err := s.db.QueryRowxContext(ctx, q).Scan(&b.New, &b.Doing, &b.DispatchPending, &oldest); err != nil {
+		return Backlog{}, fmt.Errorf("read backlog: %w", err)
+	}
+	b.OldestUnfinished = time.Duration(oldest.Float64 * float64(time.Second))
+	return b, nil
+}

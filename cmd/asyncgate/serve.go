@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jmoiron/sqlx"
@@ -24,6 +26,7 @@ import (
 	"github.com/asyncgate/asyncgate/devserver"
 	"github.com/asyncgate/asyncgate/dispatch"
 	"github.com/asyncgate/asyncgate/handler"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/notify"
 	"github.com/asyncgate/asyncgate/requestid"
 	"github.com/asyncgate/asyncgate/store"
@@ -57,13 +60,13 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 	}
 	defer tc.Close()
 	log.Info("api listening", "addr", ln.Addr().String(), "temporal", cfg.TemporalAddress, "dispatch", cfg.Dispatch)
-	return serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg))
+	return serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg), newMetrics(s))
 }
 
 // serveAPI runs the HTTP API and, when configured, the outbox dispatcher,
 // until ctx ends.
 func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger, s *store.Store, cat *catalog.Cache,
-	tc client.Client, ln net.Listener, mount func(fiber.Router)) error {
+	tc client.Client, ln net.Listener, mount func(fiber.Router), m *metrics.Metrics) error {
 	var wg sync.WaitGroup
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopDispatch(); wg.Wait() }()
@@ -81,7 +84,7 @@ func serveAPI(ctx context.Context, cfg config.Config, log *slog.Logger, s *store
 		AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL,
 		Namespace: cfg.TemporalNamespace, TokenTTL: cfg.TokenTTL, MaxBodyBytes: cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout, StatusQueryTimeout: cfg.StatusQueryTimeout, Mount: mount,
-		TaskQueue: cfg.TaskQueue, NotifyPolicy: notifyPolicy(cfg), Builtins: builtinNames(),
+		TaskQueue: cfg.TaskQueue, NotifyPolicy: notifyPolicy(cfg), Builtins: builtinNames(), Metrics: m,
 	})
 	return srv.Serve(ctx, ln)
 }
@@ -116,17 +119,45 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.Run(ctx) }()
 	}
-	err = worker.Run(ctx, tc, newActivities(cfg, s, cat), workerOptions(cfg, log))
+	m := newMetrics(s)
+	if cfg.MetricsAddr != "off" {
+		srv := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		// A busy port (a second worker on this host) costs the metrics, not the worker.
+		if ln, err := net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			log.Warn("worker metrics not served (set ASYNCGATE_METRICS_ADDR)", "addr", cfg.MetricsAddr, "error", err)
+		} else {
+			go func() { _ = srv.Serve(ln) }()
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+			}()
+			log.Info("worker metrics", "addr", ln.Addr().String())
+		}
+	}
+	err = worker.Run(ctx, tc, newActivities(cfg, s, cat, m), workerOptions(cfg, log))
 	wg.Wait()
 	return err
 }
 
-func newActivities(cfg config.Config, s *store.Store, cat *catalog.Cache) *activities.Activities {
+// newMetrics is the process's registry, the intermediate table's backlog
+// read at each scrape.
+func newMetrics(s *store.Store) *metrics.Metrics {
+	m := metrics.New()
+	m.WatchBacklog(func(ctx context.Context) (metrics.BacklogStats, error) {
+		b, err := s.ReadBacklog(ctx)
+		return metrics.BacklogStats{ByStatus: map[string]int{"new": b.New, "doing": b.Doing},
+			DispatchPending: b.DispatchPending, OldestUnfinished: b.OldestUnfinished}, err
+	})
+	return m
+}
+
+func newActivities(cfg config.Config, s *store.Store, cat *catalog.Cache, m *metrics.Metrics) *activities.Activities {
 	reg := handler.NewRegistry(forwardClient())
 	demo.RegisterHandlers(reg)
 	return &activities.Activities{Store: s, Catalog: cat, Handlers: reg,
 		Notifier: notify.NewSender(notify.Config{Timeout: cfg.NotifyTimeout, Allow: cfg.NotifyAllow}),
-		Notify:   notifyPolicy(cfg)}
+		Notify:   notifyPolicy(cfg), Metrics: m}
 }
 
 // builtinNames are the built-in handlers this binary's workers register.
@@ -214,10 +245,11 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	werr := make(chan error, 1)
-	go func() { werr <- worker.Run(wctx, tc, newActivities(cfg, s, cat), workerOptions(cfg, log)) }()
+	m := newMetrics(s)
+	go func() { werr <- worker.Run(wctx, tc, newActivities(cfg, s, cat, m), workerOptions(cfg, log)) }()
 
 	banner(stdout, cfg, srv, adminShown)
-	err = serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg))
+	err = serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg), m)
 	stopWorker()
 	if werr := <-werr; err == nil {
 		err = werr

@@ -107,6 +107,7 @@ func newEnv(ctx context.Context, o options) (_ *env, err error) {
 	wenv := common(mainDSN, "", false)
 	delete(wenv, "ASYNCGATE_HTTP_ADDR")
 	wenv["ASYNCGATE_LOG_LEVEL"] = "info" // to see "worker polling"
+	wenv["ASYNCGATE_METRICS_ADDR"] = "127.0.0.1:0"
 	e.worker = &proc{name: "worker", bin: o.bin, args: []string{"worker"}, env: wenv}
 	progress("starting asyncgate api, api (dispatch off) and worker")
 	for _, p := range []*proc{e.api, e.apiAcc, e.worker} {
