@@ -2,9 +2,9 @@ package api
 
 import (
 	"errors"
-	"strconv"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
