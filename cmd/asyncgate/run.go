@@ -33,6 +33,8 @@ Usage:
   asyncgate apis import FILE    import apps and API definitions from a YAML or JSON file
   asyncgate temporal            only the embedded Temporal server and Web UI (for running api and worker apart)
   asyncgate top METHOD [k=v…]   one signed TOP call to /router/rest (defaults: the dev server's demo-top-app)
+  asyncgate call API --data FILE [--wait] [--out FILE]
+                                submit a call (API code or path), wait with a progress bar, write results as JSON or CSV
 
 Configuration is read from environment variables; see README.md.
 `
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runImport(ctx, getenv, stdout, args[2])
 	case "top":
 		return runTopCall(ctx, args[1:], getenv, stdout)
+	case "call":
+		return runCall(ctx, args[1:], getenv, stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
