@@ -267,4 +267,3 @@ func VerifyTOPCallback(form url.Values, secret string) error {
 	}
 	return nil
 }
-

@@ -193,7 +193,7 @@ func (p *progressBar) update(s client.Status) {
 	}
 	eta := "?"
 	if rate > 0 {
-		eta = (time.Duration(float64(s.Total-s.Finished)/rate*float64(time.Second))).Round(time.Second).String()
+		eta = (time.Duration(float64(s.Total-s.Finished) / rate * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(p.w, "\r[%s%s] %d/%d items  %.1f/s  ETA %s  %s ", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
 		s.Finished, s.Total, rate, eta, s.Status)
