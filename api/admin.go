@@ -41,6 +41,8 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Put("/apis/:code", s.adminPutAPI)
 	r.Get("/export", s.adminExport)
 	r.Post("/quick-create", s.adminQuickCreate)
+	r.Get("/export/items", s.adminExportItems)
+	r.Get("/export/calllog", s.adminExportCallLog)
 	r.Delete("/apis/:code", s.adminDeleteAPI)
 	r.Post("/import", s.adminImport)
 	r.Get("/apps", s.adminListApps)

@@ -40,6 +40,13 @@ type bundle struct {
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	t.Parallel()
+	return newBundle(t)
+}
+
+// newBundle is setup without t.Parallel, for tests that measure the
+// process (memory) and must not share it with others.
+func newBundle(t *testing.T) *bundle {
+	t.Helper()
 	_, db := storetest.NewDatabase(t)
 	s := store.New(db)
 	f, err := demo.Catalog("http://127.0.0.1:1")
