@@ -47,6 +47,7 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Post("/import", s.adminImport)
 	r.Get("/apps", s.adminListApps)
 	r.Put("/apps/:key", s.adminPutApp)
+	r.Get("/queue", s.adminQueue)
 	r.Get("/requests", s.adminListRequests)
 	r.Get("/requests/:id", s.adminGetRequest)
 	r.Get("/requests/:id/deliveries", s.adminDeliveries)

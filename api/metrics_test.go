@@ -40,3 +40,15 @@ func TestMetricsCountCallsAndNeedTheAdminToken(t *testing.T) {
 		require.Contains(t, body, want)
 	}
 }
+
+func TestQueueMonitorWithoutTemporal(t *testing.T) {
+	b := setup(t)
+	auth := map[string]string{"access_token": b.token(t)}
+	code, _ := b.call(t, "POST", orderPath, auth, `{"data":[{"billno":"A","amount":1}]}`)
+	require.Equal(t, 200, code)
+	status, raw := b.admin(t, "GET", "/queue", "", "")
+	require.Equal(t, 200, status, string(raw))
+	require.Contains(t, string(raw), `"temporal_error":"not connected"`)
+	require.Contains(t, string(raw), `"new":1`)
+	require.Contains(t, string(raw), `"dispatch_pending":1`)
+}

@@ -35,6 +35,28 @@ func TestGoClient(t *testing.T) {
 	require.Len(t, items, 5)
 	require.Equal(t, "demo.negative_amount", items[2].SubCode)
 
+	// The queue monitor sees the worker's pollers and the finished items.
+	var q struct {
+		TaskQueue string `json:"task_queue"`
+		Temporal  map[string]struct {
+			Pollers int `json:"pollers"`
+		} `json:"temporal"`
+		TemporalError string `json:"temporal_error"`
+		PerMinute     []struct {
+			Items int `json:"items"`
+		} `json:"items_per_minute"`
+	}
+	require.Equal(t, 200, s.admin("GET", "/queue", nil, &q))
+	require.Empty(t, q.TemporalError)
+	require.Equal(t, s.env["ASYNCGATE_TASK_QUEUE"], q.TaskQueue)
+	require.Positive(t, q.Temporal["workflow"].Pollers)
+	require.Positive(t, q.Temporal["activity"].Pollers)
+	finished := 0
+	for _, m := range q.PerMinute {
+		finished += m.Items
+	}
+	require.GreaterOrEqual(t, finished, 5)
+
 	// Refusals are *APIError naming the field.
 	_, err = c.Submit(ctx, orderPath, []byte(`{"data":[{"billno":"A","amount":"x"}]}`))
 	var apiErr *client.APIError

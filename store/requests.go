@@ -469,3 +469,22 @@ func (s *Store) ReadBacklog(ctx context.Context) (Backlog, error) {
 	b.OldestUnfinished = time.Duration(oldest.Float64 * float64(time.Second))
 	return b, nil
 }
+
+// MinuteCount is how many items finished in one minute.
+type MinuteCount struct {
+	Minute time.Time `db:"minute" json:"minute"`
+	Items  int       `db:"items" json:"items"`
+}
+
+// ItemsPerMinute counts items finished in each of the last minutes
+// (oldest first, minutes without items left out).
+func (s *Store) ItemsPerMinute(ctx context.Context, minutes int) ([]MinuteCount, error) {
+	out := []MinuteCount{}
+	const q = `SELECT date_trunc('minute', finished_at) AS minute, count(*) AS items FROM async_items
+		WHERE finished_at > date_trunc('minute', now()) - $1 * interval '1 minute'
+		GROUP BY 1 ORDER BY 1`
+	if err := sqlx.SelectContext(ctx, s.db, &out, q, minutes); err != nil {
+		return nil, fmt.Errorf("items per minute: %w", err)
+	}
+	return out, nil
+}
