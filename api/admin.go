@@ -1,7 +1,9 @@
 package api
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -47,6 +49,7 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Post("/import", s.adminImport)
 	r.Get("/apps", s.adminListApps)
 	r.Put("/apps/:key", s.adminPutApp)
+	r.Post("/apps/:key/rotate-secret", s.adminRotateSecret)
 	r.Get("/queue", s.adminQueue)
 	r.Get("/requests", s.adminListRequests)
 	r.Get("/requests/:id", s.adminGetRequest)
@@ -391,6 +394,46 @@ func (s *Server) adminPutApp(c *fiber.Ctx) error {
 	}
 	s.auth.forget(a.AppKey)
 	return c.JSON(appView{App: a})
+}
+
+// maxSecretGrace bounds how long a rotated secret keeps working.
+const maxSecretGrace = 30 * 24 * time.Hour
+
+// adminRotateSecret gives an app a new random secret, answered this once;
+// the old one keeps working for the grace period (body {"grace":"24h"},
+// default 24h, "0s" retires it at once) so the app can switch over.
+func (s *Server) adminRotateSecret(c *fiber.Ctx) error {
+	var in struct {
+		Grace string `json:"grace"`
+	}
+	if len(c.Body()) > 0 {
+		if err := json.Unmarshal(c.Body(), &in); err != nil {
+			return badRequest("body: %s", jsonErrorText(err))
+		}
+	}
+	grace := 24 * time.Hour
+	if in.Grace != "" {
+		g, err := time.ParseDuration(in.Grace)
+		if err != nil || g < 0 || g > maxSecretGrace {
+			return badRequest("grace: must be a duration from 0s to 720h")
+		}
+		grace = g
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return internal(err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	until, err := s.d.Store.RotateSecret(c.UserContext(), c.Params("key"), secret, grace)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("app_key: no app " + c.Params("key"))
+	}
+	if err != nil {
+		return internal(err)
+	}
+	s.auth.forget(c.Params("key"))
+	s.logger(c).Info("app secret rotated", "app_key", c.Params("key"), "previous_valid_until", until)
+	return c.JSON(fiber.Map{"app_key": c.Params("key"), "secret": secret, "previous_secret_valid_until": until})
 }
 
 func (s *Server) adminListRequests(c *fiber.Ctx) error {

@@ -184,3 +184,33 @@ func TestAdminQuickCreate(t *testing.T) {
 	require.Equal(t, 400, code)
 	require.Contains(t, string(raw), "url: must be an absolute http or https URL")
 }
+
+func TestRotateSecretKeepsTheOldOneForTheGracePeriod(t *testing.T) {
+	b := setup(t)
+	getToken := func(secret string) int {
+		code, _ := b.call(t, "POST", "/kapi/oauth2/getToken", nil, `{"client_id":"demo-top-app","client_secret":"`+secret+`"}`)
+		return code
+	}
+	code, raw := b.admin(t, "POST", "/apps/demo-top-app/rotate-secret", "application/json", `{"grace":"1h"}`)
+	require.Equal(t, 200, code, string(raw))
+	var out struct {
+		Secret string `json:"secret"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &out))
+	require.Len(t, out.Secret, 43)
+	require.Equal(t, 200, getToken(out.Secret))
+	require.Equal(t, 200, getToken("demo-top-secret"), "the old secret works during the grace period")
+	// TOP signatures with the old secret too.
+	o, r := b.topCall(t, topParams(t, "taobao.topats.tasks.get", map[string]string{
+		"start_time": "2026-11-25 00:00:00", "end_time": "2026-11-25 01:00:00"}, nil, nil))
+	require.Contains(t, o, "topats_tasks_get_response", r)
+
+	code, raw = b.admin(t, "POST", "/apps/demo-top-app/rotate-secret", "application/json", `{"grace":"0s"}`)
+	require.Equal(t, 200, code, string(raw))
+	require.Equal(t, 401, getToken("demo-top-secret"), "retired at once")
+	require.Equal(t, 401, getToken(out.Secret), "the first new secret was retired by the second rotation")
+	code, _ = b.admin(t, "POST", "/apps/demo-top-app/rotate-secret", "application/json", `{"grace":"9999h"}`)
+	require.Equal(t, 400, code)
+	code, _ = b.admin(t, "POST", "/apps/nobody/rotate-secret", "", "")
+	require.Equal(t, 404, code)
+}

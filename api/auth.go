@@ -59,7 +59,13 @@ func (a *authenticator) issue(ctx context.Context, appKey, secret string) (strin
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if subtle.ConstantTimeCompare([]byte(app.Secret), []byte(secret)) != 1 {
+	ok := false
+	for _, sec := range app.Secrets(time.Now()) {
+		if subtle.ConstantTimeCompare([]byte(sec), []byte(secret)) == 1 {
+			ok = true
+		}
+	}
+	if !ok {
 		return "", time.Time{}, errBadCredentials
 	}
 	var b [32]byte

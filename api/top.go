@@ -126,7 +126,11 @@ func (t *topCall) authenticate() error {
 	default:
 		return top.NewError(top.CodeInvalidVersion, "isv.invalid-parameter:v", "v must be 2.0")
 	}
-	if !top.Verify(p, app.Secret, m) {
+	verified := false
+	for _, sec := range app.Secrets(time.Now()) {
+		verified = verified || top.Verify(p, sec, m)
+	}
+	if !verified {
 		return top.NewError(top.CodeInvalidSignature, "", "")
 	}
 	t.app, t.rec.app = app, app.AppKey

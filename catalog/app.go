@@ -1,5 +1,7 @@
 package catalog
 
+import "time"
+
 // NotifyFormat is how completion callbacks are sent to an app.
 type NotifyFormat string
 
@@ -20,6 +22,19 @@ type App struct {
 	Grants    []string `json:"grants" yaml:"grants"`
 	RateLimit int      `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"` // calls per second; 0 = unlimited
 	Tester    bool     `json:"tester" yaml:"tester"`                             // may call APIs in testing status
+	// PreviousSecret still authenticates until PreviousSecretUntil (a
+	// rotation's grace period). Never serialized.
+	PreviousSecret      string    `json:"-" yaml:"-"`
+	PreviousSecretUntil time.Time `json:"-" yaml:"-"`
+}
+
+// Secrets are the secrets that authenticate the app at now: the current
+// one, and the previous one during its grace period.
+func (a App) Secrets(now time.Time) []string {
+	if a.PreviousSecret != "" && now.Before(a.PreviousSecretUntil) {
+		return []string{a.Secret, a.PreviousSecret}
+	}
+	return []string{a.Secret}
 }
 
 // Granted reports whether the app may call the API with this code.

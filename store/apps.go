@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -22,6 +23,8 @@ type appRow struct {
 	RateLimit    int            `db:"rate_limit"`
 	Tester       bool           `db:"tester"`
 	Grants       pq.StringArray `db:"grants"`
+	PrevSecret   string         `db:"previous_secret"`
+	PrevUntil    sql.NullTime   `db:"previous_secret_until"`
 }
 
 func (r appRow) app() catalog.App {
@@ -29,10 +32,12 @@ func (r appRow) app() catalog.App {
 		AppKey: r.AppKey, Secret: r.Secret, Name: r.Name, ISV: r.ISV,
 		NotifyURL: r.NotifyURL, NotifyFormat: catalog.NotifyFormat(r.NotifyFormat),
 		RateLimit: r.RateLimit, Tester: r.Tester, Grants: []string(r.Grants),
+		PreviousSecret: r.PrevSecret, PreviousSecretUntil: r.PrevUntil.Time,
 	}
 }
 
 const appColumns = `a.app_key, a.secret, a.name, a.isv, a.notify_url, a.notify_format, a.rate_limit, a.tester,
+	a.previous_secret, a.previous_secret_until,
 	COALESCE((SELECT array_agg(g.api_code ORDER BY g.api_code) FROM app_grants g WHERE g.app_key = a.app_key), '{}') AS grants`
 
 // ErrSecretRequired refuses a new app without a secret.
@@ -73,6 +78,19 @@ func (s *Store) UpsertApp(ctx context.Context, a catalog.App) error {
 		}
 		return nil
 	})
+}
+
+// RotateSecret replaces an app's secret; the old one keeps working until
+// now + grace (0: at once).
+func (s *Store) RotateSecret(ctx context.Context, appKey, secret string, grace time.Duration) (time.Time, error) {
+	var until sql.NullTime
+	const q = `UPDATE apps SET previous_secret = secret, secret = $2,
+			previous_secret_until = now() + $3 * interval '1 millisecond', updated_at = now()
+		WHERE app_key = $1 RETURNING previous_secret_until`
+	if err := s.db.QueryRowxContext(ctx, q, appKey, secret, grace.Milliseconds()).Scan(&until); err != nil {
+		return time.Time{}, fmt.Errorf("rotate secret of %q: %w", appKey, mapErr(err))
+	}
+	return until.Time, nil
 }
 
 // GetApp loads one app with its secret and grants.
