@@ -3,8 +3,8 @@ package api
 import (
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
