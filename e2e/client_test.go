@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +58,19 @@ func TestGoClient(t *testing.T) {
 		finished += m.Items
 	}
 	require.GreaterOrEqual(t, finished, 5)
+
+	// /metrics (admin token) has asyncgate's counters and the SDK's.
+	req, err := http.NewRequest("GET", s.apiURL+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+s.adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(body), `asyncgate_requests_accepted_total{api="demo_order_batchSave",protocol="kapi"} 1`)
+	require.Contains(t, string(body), "temporal_request", "the dispatcher's Temporal client reports its metrics")
 
 	// Refusals are *APIError naming the field.
 	_, err = c.Submit(ctx, orderPath, []byte(`{"data":[{"billno":"A","amount":"x"}]}`))

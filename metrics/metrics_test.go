@@ -71,3 +71,20 @@ func TestNilMetricsAreNoOps(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	require.Equal(t, 404, rec.Code)
 }
+
+func TestTemporalSDKMetrics(t *testing.T) {
+	t.Parallel()
+	m := New()
+	h := m.TemporalHandler().WithTags(map[string]string{"namespace": "default", "task-queue": "q"})
+	h.Counter("temporal_request").Inc(2)
+	h.WithTags(map[string]string{"operation": "StartWorkflowExecution"}).Counter("temporal_request").Inc(1) // other labels: dropped
+	h.Gauge("temporal_num_pollers").Update(4)
+	h.Timer("temporal_workflow_task_execution_latency").Record(20 * time.Millisecond)
+	out := scrape(t, m)
+	require.Contains(t, out, `temporal_request{namespace="default",task_queue="q"} 2`)
+	require.Contains(t, out, `temporal_num_pollers{namespace="default",task_queue="q"} 4`)
+	require.Contains(t, out, `temporal_workflow_task_execution_latency_seconds_count{namespace="default",task_queue="q"} 1`)
+
+	var nilMetrics *Metrics
+	nilMetrics.TemporalHandler().Counter("x").Inc(1) // no-op, no panic
+}

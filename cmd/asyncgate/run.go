@@ -20,6 +20,7 @@ import (
 
 	"github.com/asyncgate/asyncgate/catalog"
 	"github.com/asyncgate/asyncgate/config"
+	"github.com/asyncgate/asyncgate/metrics"
 	"github.com/asyncgate/asyncgate/store"
 )
 
@@ -111,11 +112,12 @@ func loadCatalog(ctx context.Context, s *store.Store, log *slog.Logger) (*catalo
 }
 
 // temporalOptions builds SDK client options from the config.
-func temporalOptions(cfg config.Config, log *slog.Logger) (client.Options, error) {
+func temporalOptions(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (client.Options, error) {
 	o := client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: m.TemporalHandler(),
 	}
 	if cfg.TemporalAPIKey != "" {
 		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalAPIKey)

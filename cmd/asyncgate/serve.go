@@ -49,7 +49,8 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer db.Close()
-	opts, err := temporalOptions(cfg, log)
+	m := newMetrics(s)
+	opts, err := temporalOptions(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 	}
 	defer tc.Close()
 	log.Info("api listening", "addr", ln.Addr().String(), "temporal", cfg.TemporalAddress, "dispatch", cfg.Dispatch)
-	return serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg), newMetrics(s))
+	return serveAPI(ctx, cfg, log, s, cat, tc, ln, demoMount(cfg), m)
 }
 
 // serveAPI runs the HTTP API and, when configured, the outbox dispatcher,
@@ -100,7 +101,8 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer db.Close()
-	opts, err := temporalOptions(cfg, log)
+	m := newMetrics(s)
+	opts, err := temporalOptions(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -119,7 +121,6 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.Run(ctx) }()
 	}
-	m := newMetrics(s)
 	if cfg.MetricsAddr != "off" {
 		srv := &http.Server{Addr: cfg.MetricsAddr, Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		// A busy port (a second worker on this host) costs the metrics, not the worker.
@@ -233,7 +234,8 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		return err
 	}
 	defer srv.Stop()
-	opts, err := temporalOptions(cfg, log)
+	m := newMetrics(s)
+	opts, err := temporalOptions(cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -245,7 +247,6 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 
 	wctx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	werr := make(chan error, 1)
-	m := newMetrics(s)
 	go func() { werr <- worker.Run(wctx, tc, newActivities(cfg, s, cat, m), workerOptions(cfg, log)) }()
 
 	banner(stdout, cfg, srv, adminShown)
