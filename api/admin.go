@@ -437,7 +437,8 @@ func (s *Server) adminRotateSecret(c *fiber.Ctx) error {
 }
 
 func (s *Server) adminListRequests(c *fiber.Ctx) error {
-	f := store.RequestFilter{AppKey: c.Query("app"), APICode: c.Query("api"), Status: store.RequestStatus(c.Query("status"))}
+	f := store.RequestFilter{AppKey: c.Query("app"), APICode: c.Query("api"), Status: store.RequestStatus(c.Query("status")),
+		Notify: c.Query("notify")}
 	var err error
 	for name, dst := range map[string]*time.Time{"from": &f.From, "to": &f.To} {
 		if v := c.Query(name); v != "" {

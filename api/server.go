@@ -132,6 +132,7 @@ func (s *Server) routes() {
 	s.app.All("/kapi/v2/*", s.kapi)
 	s.app.All("/router/rest", s.topRouter)
 	s.app.Get("/openapi.json", s.openAPI)
+	s.consoleRoutes()
 	s.app.Get("/kapi/ws/:code", s.soapWSDL)
 	s.app.Post("/kapi/ws/:code", s.soapCall)
 

@@ -337,6 +337,7 @@ type RequestFilter struct {
 	AppKey  string
 	APICode string
 	Status  RequestStatus
+	Notify  string    // notify_state; empty = any
 	From    time.Time // created at or after; zero = no bound
 	To      time.Time // created before; zero = no bound
 	Limit   int       // default 100, max 1000
@@ -344,13 +345,14 @@ type RequestFilter struct {
 }
 
 const requestFilterWhere = `($1 = '' OR app_key = $1) AND ($2 = '' OR api_code = $2) AND ($3 = '' OR status = $3)
-		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)`
+		AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+		AND ($6 = '' OR notify_state = $6)`
 
 // CountRequests counts the requests matching f (Limit and Offset ignored).
 func (s *Store) CountRequests(ctx context.Context, f RequestFilter) (int, error) {
 	var n int
 	q := `SELECT count(*) FROM async_requests WHERE ` + requestFilterWhere
-	if err := s.db.QueryRowxContext(ctx, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To)).Scan(&n); err != nil {
+	if err := s.db.QueryRowxContext(ctx, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To), f.Notify).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count requests: %w", err)
 	}
 	return n, nil
@@ -362,9 +364,9 @@ func (s *Store) ListRequests(ctx context.Context, f RequestFilter) ([]Request, e
 		f.Limit = 100
 	}
 	q := `SELECT ` + requestColumns + ` FROM async_requests WHERE ` + requestFilterWhere + `
-		ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7`
+		ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8`
 	var out []Request
-	if err := sqlx.SelectContext(ctx, s.db, &out, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To), f.Limit, f.Offset); err != nil {
+	if err := sqlx.SelectContext(ctx, s.db, &out, q, f.AppKey, f.APICode, string(f.Status), nullTime(f.From), nullTime(f.To), f.Notify, f.Limit, f.Offset); err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
 	return out, nil
