@@ -53,6 +53,12 @@ func TestConsoleInChromium(t *testing.T) {
 		ExportLines   int      `json:"exportLines"`
 		ExportName    string   `json:"exportName"`
 		PageErrors    []string `json:"pageErrors"`
+		SaveResult    string   `json:"saveResult"`
+		ParamRows     []int    `json:"paramRows"`
+		MovedParam    string   `json:"movedParam"`
+		NewSecretLen  int      `json:"newSecretLength"`
+		CallLogHeader string   `json:"callLogHeader"`
+		CallLogSubmit bool     `json:"callLogHasSubmit"`
 	}
 	require.NoError(t, json.Unmarshal(out, &r), string(out))
 	require.Contains(t, r.LoginRefused, "admin token")
@@ -64,7 +70,21 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, 3, r.ExportLines, "a header and the two items")
 	require.Equal(t, "asyncgate-"+r.OpenAPIReqID+"-items.csv", r.ExportName)
 	require.Empty(t, r.PageErrors)
-	for _, name := range []string{"login", "queue", "apis", "api-test", "requests", "request"} {
+	require.True(t, strings.HasPrefix(r.CallLogHeader, "id,at,openApiReqId"), r.CallLogHeader)
+	require.True(t, r.CallLogSubmit, "the exported call log has the submit line")
+	require.Equal(t, "saved", r.SaveResult)
+	require.Len(t, r.ParamRows, 2)
+	require.Equal(t, r.ParamRows[0]+1, r.ParamRows[1], "the added parameter was saved")
+	require.Equal(t, "note", r.MovedParam, "and moved up one row")
+	require.Equal(t, 43, r.NewSecretLen, "a rotated secret is shown once")
+	var def struct {
+		Params []struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	require.Equal(t, 200, s.admin("GET", "/apis/demo_order_batchSave", nil, &def))
+	require.Equal(t, "note", def.Params[len(def.Params)-2].Name)
+	for _, name := range []string{"login", "queue", "apis", "api", "api-test", "requests", "request", "apps"} {
 		st, err := os.Stat(filepath.Join(shots, name+".png"))
 		require.NoError(t, err)
 		require.Positive(t, st.Size())

@@ -187,7 +187,9 @@ async function viewAPI(code) {
   const d = await admin("/apis/" + code);
   show(`<h2>API ${esc(code)}</h2>
     <div class="card"><p>${esc(d.method)} <code>${esc(d.full_url)}</code> · ${esc(d.status)}</p>
-      <label>Definition (JSON: every field; edit and save)<textarea id="def">${esc(JSON.stringify(d, null, 2))}</textarea></label>
+      <h3>Parameters</h3><div id="params"></div><p><button id="add-param" type="button">Add parameter</button></p>
+      <h3>Request headers</h3><div id="headers"></div><p><button id="add-header" type="button">Add header</button></p>
+      <details><summary>Every field (JSON)</summary><textarea id="def">${esc(JSON.stringify(d, null, 2))}</textarea></details>
       <button id="save">Save</button> <span id="save-result" role="status"></span></div>
     <div class="card"><h3>API test</h3>
       <p><label>App key <input id="app-key" value="demo-app"></label> <label>Secret <input id="app-secret" type="password" value="demo-secret"></label>
@@ -197,6 +199,79 @@ async function viewAPI(code) {
       <div class="progress"><div id="bar"></div></div>
       <p id="test-status" role="status"></p>
       <pre id="receipt"></pre><pre id="result"></pre></div>`);
+  const rows = {
+    params: { el: "#params", fields: [["name", "text"], ["type", ["string", "integer", "number", "boolean", "date", "datetime", "array", "object"]],
+      ["required", "checkbox"], ["default", "json"], ["example", "json"], ["max_length", "number"], ["enum", "json"],
+      ["level", "number"], ["parent", "text"], ["description", "text"]] },
+    request_headers: { el: "#headers", fields: [["name", "text"], ["value", "text"], ["required", "checkbox"], ["description", "text"]] },
+  };
+  // The row editors and the JSON stay in step: rows are drawn from the
+  // JSON and written back to it on every change.
+  const current = () => JSON.parse($("#def").value);
+  const drawRows = key => {
+    const def = current();
+    const list = def[key] || [];
+    const spec = rows[key];
+    const t = document.createElement("table");
+    t.innerHTML = `<thead><tr>${spec.fields.map(f => `<th>${f[0]}</th>`).join("")}<th></th></tr></thead>`;
+    const tb = document.createElement("tbody");
+    list.forEach((row, i) => {
+      const tr = document.createElement("tr");
+      for (const [name, kind] of spec.fields) {
+        const td = document.createElement("td");
+        let input;
+        if (Array.isArray(kind)) {
+          input = document.createElement("select");
+          input.innerHTML = kind.map(o => `<option ${o === row[name] ? "selected" : ""}>${o}</option>`).join("");
+        } else {
+          input = document.createElement("input");
+          input.type = kind === "json" ? "text" : kind;
+          if (kind === "checkbox") input.checked = !!row[name];
+          else input.value = kind === "json" ? (row[name] === undefined ? "" : JSON.stringify(row[name])) : (row[name] ?? "");
+        }
+        input.name = `${key}.${i}.${name}`;
+        input.addEventListener("change", () => {
+          const def = current();
+          const r = def[key][i];
+          let v = kind === "checkbox" ? input.checked : input.value;
+          if (kind === "number") v = v === "" ? undefined : Number(v);
+          if (kind === "json") { try { v = v === "" ? undefined : JSON.parse(v); } catch { /* keep text */ } }
+          if (v === undefined || v === "") delete r[name]; else r[name] = v;
+          $("#def").value = JSON.stringify(def, null, 2);
+        });
+        td.append(input);
+        tr.append(td);
+      }
+      const ops = document.createElement("td");
+      for (const [label, fn] of [["↑", l => i > 0 && l.splice(i - 1, 2, l[i], l[i - 1])],
+        ["↓", l => i < l.length - 1 && l.splice(i, 2, l[i + 1], l[i])], ["Delete", l => l.splice(i, 1)]]) {
+        const b = Object.assign(document.createElement("button"), { type: "button", textContent: label });
+        b.addEventListener("click", () => {
+          const now = current(); // with the edits made since the rows were drawn
+          now[key] = now[key] || [];
+          fn(now[key]);
+          $("#def").value = JSON.stringify(now, null, 2);
+          drawRows(key);
+        });
+        ops.append(b);
+      }
+      tr.append(ops);
+      tb.append(tr);
+    });
+    t.append(tb);
+    $(spec.el).replaceChildren(t);
+  };
+  const addRow = (key, row) => {
+    const def = current();
+    def[key] = [...(def[key] || []), row];
+    $("#def").value = JSON.stringify(def, null, 2);
+    drawRows(key);
+  };
+  drawRows("params");
+  drawRows("request_headers");
+  $("#add-param").addEventListener("click", () => addRow("params", { name: "new_param", type: "string", required: false }));
+  $("#add-header").addEventListener("click", () => addRow("request_headers", { name: "X-New-Header", required: false }));
+  $("#def").addEventListener("change", () => { drawRows("params"); drawRows("request_headers"); });
   $("#save").addEventListener("click", async () => {
     try {
       const def = JSON.parse($("#def").value);
@@ -238,11 +313,50 @@ async function runTest(d) {
 // ---- Apps ----
 async function viewApps() {
   const res = await admin("/apps");
-  show(`<h2>Apps</h2><div id="list"></div>`);
+  show(`<h2>Apps</h2><div id="list"></div>
+    <form id="app-form" class="card"><h3 id="app-form-title">New app</h3>
+      <p><label>App key <input name="app_key" required></label> <label>Name <input name="name"></label>
+      <label>Secret <input name="secret" type="password" placeholder="required for a new app; empty keeps it"></label></p>
+      <p><label>Notify URL <input name="notify_url" size="50"></label>
+      <label>Format <select name="notify_format"><option>webhook</option><option>top</option></select></label></p>
+      <p><label>Grants (API codes, comma-separated; * for all) <input name="grants" size="50" value="*"></label>
+      <label>Rate limit/s <input name="rate_limit" type="number" min="0" value="0"></label>
+      <label><input name="tester" type="checkbox"> tester</label></p>
+      <p><button>Save</button> <button id="rotate" type="button" hidden>Rotate secret</button> <span id="app-result" role="status"></span></p>
+    </form>`);
+  const form = $("#app-form");
   $("#list").replaceChildren(table([
     ["App key", "app_key"], ["Name", "name"], ["Notify", a => esc(`${a.notify_format || ""} ${a.notify_url || ""}`)],
     ["Grants", a => esc((a.grants || []).join(", "))], ["Tester", a => a.tester ? "yes" : ""], ["Rate limit", "rate_limit"],
-  ], res.apps));
+  ], res.apps, a => {
+    $("#app-form-title").textContent = "App " + a.app_key;
+    for (const k of ["app_key", "name", "notify_url", "rate_limit"]) form[k].value = a[k] ?? "";
+    form.notify_format.value = a.notify_format || "webhook";
+    form.grants.value = (a.grants || []).join(", ");
+    form.tester.checked = !!a.tester;
+    form.secret.value = "";
+    $("#rotate").hidden = false;
+  }));
+  form.addEventListener("submit", async e => {
+    e.preventDefault();
+    const app = {
+      app_key: form.app_key.value, name: form.name.value, notify_url: form.notify_url.value, notify_format: form.notify_format.value,
+      grants: form.grants.value.split(",").map(g => g.trim()).filter(Boolean), rate_limit: Number(form.rate_limit.value),
+      tester: form.tester.checked,
+    };
+    if (form.secret.value) app.secret = form.secret.value;
+    try {
+      await admin("/apps/" + encodeURIComponent(app.app_key), { method: "PUT", body: JSON.stringify(app) });
+      location.hash = "#/apps?saved=" + encodeURIComponent(app.app_key);
+      route();
+    } catch (err) { $("#app-result").textContent = err.message; }
+  });
+  $("#rotate").addEventListener("click", async () => {
+    try {
+      const out = await admin(`/apps/${encodeURIComponent(form.app_key.value)}/rotate-secret`, { method: "POST", body: "{}" });
+      $("#app-result").innerHTML = `New secret (shown once): <code id="new-secret">${esc(out.secret)}</code>; the old one works until ${esc(new Date(out.previous_secret_valid_until).toLocaleString())}`;
+    } catch (err) { $("#app-result").textContent = err.message; }
+  });
 }
 
 // ---- Routing ----

@@ -37,7 +37,25 @@ try {
   await page.waitForSelector("#list table");
   await page.screenshot({ path: `${shots}/apis.png` });
   await page.click("text=demo_order_batchSave");
-  await page.waitForSelector("#def");
+  await page.waitForSelector("#params table");
+
+  // Edit the definition with the row editor: add a parameter, move it up,
+  // save; the saved definition has it.
+  const before = await page.locator("#params tbody tr").count();
+  await page.click("#add-param");
+  const last = before; // index of the new row
+  await page.fill(`input[name="params.${last}.name"]`, "note");
+  await page.dispatchEvent(`input[name="params.${last}.name"]`, "change");
+  await page.locator("#params tbody tr").nth(last).locator("text=↑").click();
+  await page.click("#save");
+  await page.waitForFunction(() => document.querySelector("#save-result").textContent !== "");
+  report.saveResult = await page.textContent("#save-result");
+  await page.reload();
+  await page.waitForSelector("#params table");
+  report.paramRows = [before, await page.locator("#params tbody tr").count()];
+  report.movedParam = await page.inputValue(`input[name="params.${last - 1}.name"]`);
+  await page.screenshot({ path: `${shots}/api.png`, fullPage: true });
+
   await page.click("#fill");
   await page.waitForFunction(() => document.querySelector("#body").value.includes("billno"));
   await page.click("#send");
@@ -63,6 +81,25 @@ try {
   const csv = await readFile(await download.path(), "utf8");
   report.exportLines = csv.trim().split("\n").length;
   report.exportName = download.suggestedFilename();
+  const [logDownload] = await Promise.all([page.waitForEvent("download"), page.click("#export-log")]);
+  const log = await readFile(await logDownload.path(), "utf8");
+  report.callLogHeader = log.split("\n")[0];
+  report.callLogHasSubmit = log.includes(",submit,");
+
+  // Apps: create one, then rotate its secret.
+  await page.click('nav a[data-view="apps"]');
+  await page.waitForSelector("#app-form");
+  await page.fill('#app-form [name="app_key"]', "console-app");
+  await page.fill('#app-form [name="name"]', "Console app");
+  await page.fill('#app-form [name="secret"]', "console-secret-1");
+  await page.fill('#app-form [name="notify_url"]', "https://isv.example.com/cb");
+  await page.click("#app-form button:text-is('Save')");
+  await page.waitForSelector('#list td:text-is("console-app")');
+  await page.click('#list td:text-is("console-app")');
+  await page.click("#rotate");
+  await page.waitForSelector("#new-secret");
+  report.newSecretLength = (await page.textContent("#new-secret")).length;
+  await page.screenshot({ path: `${shots}/apps.png`, fullPage: true });
 
   report.pageErrors = errors;
   console.log(JSON.stringify(report));
