@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,7 +34,7 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	format := fs.String("format", "", "json or csv (default: from --out's extension, else json)")
 	poll := fs.Duration("poll", 500*time.Millisecond, "how often to poll while waiting")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: asyncgate call [flags] API   (API: code like demo_order_batchSave, or a path /kapi/v2/…)")
+		fmt.Fprintln(stderr, "Usage: asyncgate call [flags] API   (API: a code like demo_order_batchSave, a path /kapi/v2/…, or its full URL)")
 		fs.PrintDefaults()
 	}
 	// Flags may follow the API: move it out of the way.
@@ -64,6 +65,10 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	body, err := readData(*data)
 	if err != nil {
 		return err
+	}
+	if u, err := url.Parse(api); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		// A full URL names the gateway too.
+		*base, api = u.Scheme+"://"+u.Host, u.Path
 	}
 	c := client.New(*base, *appKey, *secret)
 	path, err := resolvePath(ctx, c, api)
