@@ -50,10 +50,6 @@ func (s *Server) kapi(c *fiber.Ctx) error {
 	if err := s.authorize(c, app, def); err != nil {
 		return err
 	}
-	if !s.limiter.allow(app) {
-		return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
-			Message: fmt.Sprintf("rate limit: app %s may make %d calls per second", app.AppKey, app.RateLimit)}
-	}
 	kind := c.Query("queryOpenApiType")
 	call := callRecord{s: s, c: c, start: start, app: app.AppKey, api: def.Code, kind: kind}
 	switch kind {
@@ -68,7 +64,7 @@ func (s *Server) kapi(c *fiber.Ctx) error {
 	return err
 }
 
-// authorize applies grants and the lifecycle status.
+// authorize applies grants, the lifecycle status and the app's rate limit.
 func (s *Server) authorize(c *fiber.Ctx, app catalog.App, def catalog.Definition) error {
 	if !app.Granted(def.Code) {
 		return forbidden(fmt.Sprintf("app %s is not granted API %s", app.AppKey, def.Code))
@@ -82,7 +78,20 @@ func (s *Server) authorize(c *fiber.Ctx, app catalog.App, def catalog.Definition
 		c.Set("Deprecation", "true")
 		c.Set("Warning", `299 asyncgate "API `+def.Code+` is under maintenance and will be retired"`)
 	}
+	if !s.limiter.allow(app) {
+		return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
+			Message: fmt.Sprintf("rate limit: app %s may make %d calls per second", app.AppKey, app.RateLimit)}
+	}
 	return nil
+}
+
+// duplicateError refuses a call equal to one accepted within the
+// definition's dedup window; data carries the first call's openApiReqId.
+func duplicateError(def catalog.Definition, dup *store.DuplicateError) *Error {
+	return &Error{Status: fiber.StatusConflict, Code: CodeConflict,
+		Message: fmt.Sprintf("duplicate request: the same call was accepted as openApiReqId %d within %s",
+			dup.Original, def.Options.DedupWindow.D()),
+		Data: fiber.Map{"openApiReqId": itoa(dup.Original)}}
 }
 
 func (s *Server) submit(c *fiber.Ctx, app catalog.App, def catalog.Definition, call *callRecord) error {
@@ -132,10 +141,7 @@ func (s *Server) submit(c *fiber.Ctx, app catalog.App, def catalog.Definition, c
 	})
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) {
-		err = &Error{Status: fiber.StatusConflict, Code: CodeConflict,
-			Message: fmt.Sprintf("duplicate request: the same call was accepted as openApiReqId %d within %s",
-				dup.Original, def.Options.DedupWindow.D()),
-			Data: fiber.Map{"openApiReqId": strconv.FormatInt(dup.Original, 10)}}
+		err = duplicateError(def, dup)
 		call.done(err)
 	}
 	if err != nil {

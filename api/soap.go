@@ -67,10 +67,6 @@ func (s *Server) soapCall(c *fiber.Ctx) error {
 	if err == nil {
 		err = s.authorize(c, app, def)
 	}
-	if err == nil && !s.limiter.allow(app) {
-		err = &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
-			Message: fmt.Sprintf("rate limit: app %s may make %d calls per second", app.AppKey, app.RateLimit)}
-	}
 	if err != nil {
 		return s.soapFault(c, err)
 	}
@@ -121,10 +117,7 @@ func (s *Server) soapSubmit(c *fiber.Ctx, app catalog.App, def catalog.Definitio
 		})
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) {
-		return nil, &Error{Status: fiber.StatusConflict, Code: CodeConflict,
-			Message: fmt.Sprintf("duplicate request: the same call was accepted as openApiReqId %d within %s",
-				dup.Original, def.Options.DedupWindow.D()),
-			Data: fiber.Map{"openApiReqId": itoa(dup.Original)}}
+		return nil, duplicateError(def, dup)
 	}
 	if err != nil {
 		return nil, err
