@@ -55,14 +55,10 @@ func (s *Server) adminExportItems(c *fiber.Ctx) error {
 		return err
 	}
 	cat := s.d.Catalog
-	log := s.logger(c)
-	s.stream(c, "items", format, func(ctx context.Context, w *bufio.Writer) error {
-		cw := csv.NewWriter(w)
-		if format == "csv" {
-			_ = cw.Write([]string{"openApiReqId", "api", "app_key", "index", "status", "attempts", "sub_code", "sub_msg", "request", "result", "finished_at"})
-		}
+	header := []string{"openApiReqId", "api", "app_key", "index", "status", "attempts", "sub_code", "sub_msg", "request", "result", "finished_at"}
+	s.stream(c, "items", format, header, func(ctx context.Context, ew *exportWriter) error {
 		defs := map[string]catalog.Definition{}
-		err := s.d.Store.StreamItems(ctx, f, func(it store.ExportItem) error {
+		return s.d.Store.StreamItems(ctx, f, func(it store.ExportItem) error {
 			def, ok := defs[it.APICode]
 			if !ok {
 				def, _ = cat.ByCode(it.APICode)
@@ -77,35 +73,23 @@ func (s *Server) adminExportItems(c *fiber.Ctx) error {
 			if it.FinishedAt.Valid {
 				finished = it.FinishedAt.Time.UTC().Format(time.RFC3339Nano)
 			}
-			if format == "csv" {
-				return cw.Write([]string{itoa(it.RequestID), it.APICode, it.AppKey, strconv.Itoa(it.Index), string(it.Status),
-					strconv.Itoa(it.Attempts), it.SubCode, it.SubMsg, string(req), string(res), finished})
-			}
-			line, err := json.Marshal(struct {
-				ID         string          `json:"openApiReqId"`
-				API        string          `json:"api"`
-				AppKey     string          `json:"app_key"`
-				Index      int             `json:"index"`
-				Status     string          `json:"status"`
-				Attempts   int             `json:"attempts"`
-				SubCode    string          `json:"sub_code,omitempty"`
-				SubMsg     string          `json:"sub_msg,omitempty"`
-				Request    json.RawMessage `json:"request"`
-				Result     json.RawMessage `json:"result,omitempty"`
-				FinishedAt string          `json:"finished_at,omitempty"`
-			}{itoa(it.RequestID), it.APICode, it.AppKey, it.Index, string(it.Status), it.Attempts, it.SubCode, it.SubMsg,
-				req, res, finished})
-			if err != nil {
-				return err
-			}
-			_, err = w.Write(append(line, '\n'))
-			return err
+			return ew.row([]string{itoa(it.RequestID), it.APICode, it.AppKey, strconv.Itoa(it.Index), string(it.Status),
+				strconv.Itoa(it.Attempts), it.SubCode, it.SubMsg, string(req), string(res), finished},
+				struct {
+					ID         string          `json:"openApiReqId"`
+					API        string          `json:"api"`
+					AppKey     string          `json:"app_key"`
+					Index      int             `json:"index"`
+					Status     string          `json:"status"`
+					Attempts   int             `json:"attempts"`
+					SubCode    string          `json:"sub_code,omitempty"`
+					SubMsg     string          `json:"sub_msg,omitempty"`
+					Request    json.RawMessage `json:"request"`
+					Result     json.RawMessage `json:"result,omitempty"`
+					FinishedAt string          `json:"finished_at,omitempty"`
+				}{itoa(it.RequestID), it.APICode, it.AppKey, it.Index, string(it.Status), it.Attempts, it.SubCode, it.SubMsg,
+					req, res, finished})
 		})
-		cw.Flush()
-		if err != nil {
-			log.Warn("export items stopped", "error", err)
-		}
-		return err
 	})
 	return nil
 }
@@ -117,46 +101,50 @@ func (s *Server) adminExportCallLog(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	log := s.logger(c)
-	s.stream(c, "calllog", format, func(ctx context.Context, w *bufio.Writer) error {
-		cw := csv.NewWriter(w)
-		if format == "csv" {
-			_ = cw.Write([]string{"id", "at", "openApiReqId", "app_key", "api", "protocol", "kind", "http_method", "path", "query",
-				"http_status", "error_code", "duration_us", "remote_addr", "request_body", "response_body"})
-		}
-		err := s.d.Store.StreamCallLog(ctx, f, func(l store.CallLogRow) error {
+	header := []string{"id", "at", "openApiReqId", "app_key", "api", "protocol", "kind", "http_method", "path", "query",
+		"http_status", "error_code", "duration_us", "remote_addr", "request_body", "response_body"}
+	s.stream(c, "calllog", format, header, func(ctx context.Context, ew *exportWriter) error {
+		return s.d.Store.StreamCallLog(ctx, f, func(l store.CallLogRow) error {
 			rid := ""
 			if l.RequestID.Valid {
 				rid = itoa(l.RequestID.Int64)
 			}
-			if format == "csv" {
-				return cw.Write([]string{itoa(l.ID), l.At.UTC().Format(time.RFC3339Nano), rid, l.AppKey, l.APICode, l.Protocol, l.Kind,
-					l.HTTPMethod, l.Path, l.Query, strconv.Itoa(l.HTTPStatus), l.ErrorCode, itoa(l.DurationUS), l.RemoteAddr,
-					l.RequestBody, l.ResponseBody})
-			}
-			line, err := json.Marshal(map[string]any{"id": l.ID, "at": l.At.UTC(), "openApiReqId": rid, "app_key": l.AppKey,
-				"api": l.APICode, "protocol": l.Protocol, "kind": l.Kind, "http_method": l.HTTPMethod, "path": l.Path,
-				"query": l.Query, "http_status": l.HTTPStatus, "error_code": l.ErrorCode, "duration_us": l.DurationUS,
-				"remote_addr": l.RemoteAddr, "request_body": l.RequestBody, "response_body": l.ResponseBody})
-			if err != nil {
-				return err
-			}
-			_, err = w.Write(append(line, '\n'))
-			return err
+			return ew.row([]string{itoa(l.ID), l.At.UTC().Format(time.RFC3339Nano), rid, l.AppKey, l.APICode, l.Protocol, l.Kind,
+				l.HTTPMethod, l.Path, l.Query, strconv.Itoa(l.HTTPStatus), l.ErrorCode, itoa(l.DurationUS), l.RemoteAddr,
+				l.RequestBody, l.ResponseBody},
+				map[string]any{"id": l.ID, "at": l.At.UTC(), "openApiReqId": rid, "app_key": l.AppKey,
+					"api": l.APICode, "protocol": l.Protocol, "kind": l.Kind, "http_method": l.HTTPMethod, "path": l.Path,
+					"query": l.Query, "http_status": l.HTTPStatus, "error_code": l.ErrorCode, "duration_us": l.DurationUS,
+					"remote_addr": l.RemoteAddr, "request_body": l.RequestBody, "response_body": l.ResponseBody})
 		})
-		cw.Flush()
-		if err != nil {
-			log.Warn("export call log stopped", "error", err)
-		}
-		return err
 	})
 	return nil
 }
 
-// stream sends a download written by write after the handler returns
-// (Fiber's body stream writer): write gets its own context, since the
+// exportWriter writes export rows in one format: CSV fields, or one JSON
+// object per line.
+type exportWriter struct {
+	w   *bufio.Writer
+	csv *csv.Writer // nil for JSON Lines
+}
+
+func (ew *exportWriter) row(fields []string, obj any) error {
+	if ew.csv != nil {
+		return ew.csv.Write(fields)
+	}
+	line, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	_, err = ew.w.Write(append(line, '\n'))
+	return err
+}
+
+// stream sends a download (CSV with header, or JSON Lines) written by
+// write after the handler returns (Fiber's body stream writer): write gets its own context, since the
 // call's is canceled when the handler returns, and must not touch c.
-func (s *Server) stream(c *fiber.Ctx, name, format string, write func(ctx context.Context, w *bufio.Writer) error) {
+func (s *Server) stream(c *fiber.Ctx, name, format string, header []string, write func(ctx context.Context, ew *exportWriter) error) {
+	log := s.logger(c)
 	ct := "application/x-ndjson; charset=utf-8"
 	if format == "csv" {
 		ct = "text/csv; charset=utf-8"
@@ -166,7 +154,17 @@ func (s *Server) stream(c *fiber.Ctx, name, format string, write func(ctx contex
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
 		defer cancel()
-		if err := write(ctx, w); err != nil {
+		ew := &exportWriter{w: w}
+		if format == "csv" {
+			ew.csv = csv.NewWriter(w)
+			_ = ew.csv.Write(header)
+		}
+		err := write(ctx, ew)
+		if ew.csv != nil {
+			ew.csv.Flush()
+		}
+		if err != nil {
+			log.Warn("export stopped", "export", name, "error", err)
 			// The 200 is sent already: say so in the body, so a truncated
 			// export cannot pass for a complete one.
 			if format == "csv" {

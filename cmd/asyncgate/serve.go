@@ -102,11 +102,7 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 	}
 	defer db.Close()
 	m := newMetrics(s)
-	opts, err := temporalOptions(cfg, log, m)
-	if err != nil {
-		return err
-	}
-	tc, err := dialTemporal(ctx, opts, log)
+	tc, err := connectTemporal(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
@@ -139,6 +135,16 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 	err = worker.Run(ctx, tc, newActivities(cfg, s, cat, m), workerOptions(cfg, log))
 	wg.Wait()
 	return err
+}
+
+// connectTemporal dials the configured cluster (waiting while it is
+// unreachable), with the SDK's metrics in m.
+func connectTemporal(ctx context.Context, cfg config.Config, log *slog.Logger, m *metrics.Metrics) (client.Client, error) {
+	opts, err := temporalOptions(cfg, log, m)
+	if err != nil {
+		return nil, err
+	}
+	return dialTemporal(ctx, opts, log)
 }
 
 // newMetrics is the process's registry, the intermediate table's backlog
@@ -235,11 +241,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	}
 	defer srv.Stop()
 	m := newMetrics(s)
-	opts, err := temporalOptions(cfg, log, m)
-	if err != nil {
-		return err
-	}
-	tc, err := dialTemporal(ctx, opts, log)
+	tc, err := connectTemporal(ctx, cfg, log, m)
 	if err != nil {
 		return err
 	}
